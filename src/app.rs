@@ -1,0 +1,261 @@
+//! Flags → mode: the REPL on a terminal, a script runner when stdin is piped, one
+//! command from argv, the headless `serve`, the `demo`, or `completions`. Returns the
+//! process exit status: 0 success, 1 a command failed, 2 usage or configuration error.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{CommandFactory, Parser};
+
+use crate::commands::human_bytes;
+use crate::config::{self, LoadedConfig};
+use crate::index::Shares;
+use crate::runtime;
+use crate::server::{Server, ServerLimits};
+use crate::shell::repl::run_repl;
+use crate::shell::script::run_script;
+use crate::shell::session::{OutputMode, Session};
+use crate::shell::dispatch;
+
+/// How often a serving peer looks for new or changed files in its shares.
+const RESCAN_INTERVAL: Duration = Duration::from_secs(30);
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "p2p",
+    version,
+    about = "Peer-to-peer file sharing from a shell-style REPL",
+    after_help = "Modes:\n  p2p                      REPL on a terminal (also serves); script runner when stdin is piped\n  p2p COMMAND ARGS...      run one REPL command and exit (p2p search report)\n  p2p serve                headless peer: share and serve, no prompt\n  p2p demo                 a throw-away local network of 3 peers, and the REPL on it\n  p2p completions SHELL    print a completion script (bash, zsh, fish)\n\nType `help` in the REPL (or `p2p help`) for the commands."
+)]
+pub struct Cli {
+    /// Config file (default: ./p2p.conf, else the user's config dir)
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Print every command's result as one JSON object on one line
+    #[arg(long)]
+    pub json: bool,
+    /// Do not serve while the REPL runs
+    #[arg(long)]
+    pub no_serve: bool,
+    /// In a script, go on after a failed command
+    #[arg(long)]
+    pub keep_going: bool,
+    /// A REPL command and its arguments, or serve / demo / completions
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+#[derive(Parser, Debug)]
+#[command(name = "p2p serve", about = "Share and serve, with no prompt, until SIGINT/SIGTERM")]
+struct ServeCli {
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+pub fn run() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    match cli.command.first().map(String::as_str) {
+        Some("serve") => {
+            let mut words = vec!["p2p serve".to_string()];
+            words.extend(cli.command[1..].iter().cloned());
+            match ServeCli::try_parse_from(words) {
+                Ok(serve) => serve_mode(serve.config.or(cli.config).as_deref()),
+                Err(e) => {
+                    let _ = e.print();
+                    if e.use_stderr() {
+                        2
+                    } else {
+                        0
+                    }
+                }
+            }
+        }
+        Some("demo") => crate::demo::run(&cli),
+        Some("completions") => completions(&cli.command[1..]),
+        Some(_) => {
+            let Some(mut session) = open_session(cli.config.as_deref(), cli.json) else {
+                return 2;
+            };
+            dispatch::execute(&mut session, &cli.command).status.exit_code()
+        }
+        None => {
+            let Some(mut session) = open_session(cli.config.as_deref(), cli.json) else {
+                return 2;
+            };
+            interactive_or_script(&mut session, &cli)
+        }
+    }
+}
+
+/// The REPL on a terminal (serving unless `--no-serve`), else the script runner.
+pub fn interactive_or_script(session: &mut Session, cli: &Cli) -> i32 {
+    if std::io::stdin().is_terminal() {
+        if !cli.no_serve {
+            start_background_server(session);
+        }
+        run_repl(session).exit_code()
+    } else {
+        let stdin = std::io::stdin();
+        run_script(session, stdin.lock(), cli.keep_going).exit_code()
+    }
+}
+
+/// Loads the config and opens a session; reports a bad config as one line (exit 2).
+pub fn open_session(config_path: Option<&Path>, json: bool) -> Option<Session> {
+    let loaded = load_config(config_path)?;
+    let output = OutputMode {
+        json,
+        terminal: std::io::stdout().is_terminal(),
+    };
+    match Session::new(loaded, output) {
+        Ok(session) => Some(session),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            None
+        }
+    }
+}
+
+fn load_config(path: Option<&Path>) -> Option<LoadedConfig> {
+    match config::load(path) {
+        Ok(loaded) => Some(loaded),
+        Err(e) => {
+            eprintln!("error: {e}");
+            None
+        }
+    }
+}
+
+fn scan_and_report(shares: &Arc<Shares>, download_dir: &Path) {
+    let started = Instant::now();
+    let scanner = shares.clone();
+    let report = runtime::block_on(runtime::spawn_blocking(move || scanner.scan()));
+    eprintln!(
+        "indexed {} files ({}): {} hashed, {} unchanged from cache, in {} ms",
+        report.files,
+        human_bytes(report.bytes),
+        report.hashed,
+        report.cached,
+        started.elapsed().as_millis()
+    );
+    // A download folder that does not exist yet is normal: the first `get` makes it.
+    for root in report.missing_roots.iter().filter(|r| *r != download_dir) {
+        eprintln!("warning: shared folder {} does not exist", root.display());
+    }
+    for (path, error) in &report.failed {
+        eprintln!("warning: not shared: {}: {error}", path.display());
+    }
+}
+
+/// Serves the session's shares in the background while the REPL runs. A listen address
+/// in use is one warning, and the REPL goes on as a client.
+fn start_background_server(session: &mut Session) {
+    let shares = session.shares_handle();
+    scan_and_report(&shares, &session.settings.download.dir);
+    session.mark_scanned();
+    let settings = &session.settings;
+    let bound = runtime::block_on(Server::bind(
+        &settings.node.listen,
+        settings.node.name.clone(),
+        shares.clone(),
+        ServerLimits::from_settings(&settings.server),
+    ));
+    match bound {
+        Ok(server) => {
+            if let Some(addr) = server.local_addr() {
+                eprintln!("serving on {addr} (--no-serve to stop that)");
+            }
+            runtime::spawn(server.run(std::future::pending::<()>()));
+            runtime::spawn(rescan_periodically(shares));
+        }
+        Err(e) => eprintln!("warning: {e}; going on as a client only"),
+    }
+}
+
+async fn rescan_periodically(shares: Arc<Shares>) {
+    loop {
+        runtime::sleep(RESCAN_INTERVAL).await;
+        let scanner = shares.clone();
+        runtime::spawn_blocking(move || scanner.scan()).await;
+    }
+}
+
+fn serve_mode(config_path: Option<&Path>) -> i32 {
+    let Some(session) = open_session(config_path, false) else {
+        return 2;
+    };
+    let shares = session.shares_handle();
+    scan_and_report(&shares, &session.settings.download.dir);
+    let settings = &session.settings;
+    let server = match runtime::block_on(Server::bind(
+        &settings.node.listen,
+        settings.node.name.clone(),
+        shares.clone(),
+        ServerLimits::from_settings(&settings.server),
+    )) {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return 1;
+        }
+    };
+    let counters = server.counters();
+    match server.local_addr() {
+        Some(addr) => println!("listening on {addr}"),
+        None => println!("listening on {}", settings.node.listen),
+    }
+    let interrupt = session.interrupt().clone();
+    runtime::spawn(rescan_periodically(shares));
+    runtime::block_on(server.run(async move { interrupt.wait().await }));
+    use std::sync::atomic::Ordering::Relaxed;
+    eprintln!(
+        "shutting down: served {} bytes in {} reads over {} connections",
+        counters.bytes_served.load(Relaxed),
+        counters.reads.load(Relaxed),
+        counters.connections.load(Relaxed)
+    );
+    0
+}
+
+fn completions(args: &[String]) -> i32 {
+    use clap_complete::Shell;
+    let shell = match args.first().map(String::as_str) {
+        Some("bash") => Shell::Bash,
+        Some("zsh") => Shell::Zsh,
+        Some("fish") => Shell::Fish,
+        _ => {
+            eprintln!("error: usage: p2p completions bash|zsh|fish");
+            return 2;
+        }
+    };
+    let mut command = completion_command();
+    clap_complete::generate(shell, &mut command, "p2p", &mut std::io::stdout());
+    0
+}
+
+/// The whole command line as one clap tree (modes and every REPL command as
+/// sub-commands), for shell completion scripts.
+pub fn completion_command() -> clap::Command {
+    let mut root = Cli::command().args_conflicts_with_subcommands(true);
+    // The trailing COMMAND argument is replaced by real sub-commands here.
+    root = root.mut_arg("command", |a| a.hide(true));
+    root = root.subcommand(clap::Command::new("serve").about("Share and serve, with no prompt"));
+    root = root.subcommand(clap::Command::new("demo").about("A throw-away local network of 3 peers"));
+    root = root.subcommand(
+        clap::Command::new("completions")
+            .about("Print a shell completion script")
+            .arg(clap::Arg::new("shell").value_parser(["bash", "zsh", "fish"])),
+    );
+    for command in crate::commands::Registry::builtin().commands() {
+        root = root.subcommand(command.args().name(command.name()).about(command.summary()));
+    }
+    root
+}

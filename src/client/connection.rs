@@ -1,0 +1,283 @@
+//! A client's connection to one peer: the only client code that touches a socket.
+//!
+//! [`connect`] sends the P2P/1 preamble and tells the two protocols apart by the answer:
+//! the same 5 bytes back means P2P/1, anything else (a seed server answers `None`)
+//! means the seed's protocol. Frames are decoded with the sans-IO codec; a data frame's
+//! body is read straight into the caller's buffer, without a copy in between.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use serde::de::DeserializeOwned;
+
+use super::{ClientError, PeerAddr, CONNECT_TIMEOUT};
+use crate::protocol::frame::{self, FrameType, HEADER_LEN};
+use crate::protocol::message::{parse_answer, Request};
+use crate::protocol::{MAX_ANSWER_BYTES, PREAMBLE};
+use crate::runtime::{self, TcpStream};
+
+/// The largest data frame we accept: the protocol's `read` limit.
+pub const MAX_DATA_BYTES: usize = 4 * 1024 * 1024;
+
+/// What answered at an address.
+pub enum Link {
+    P2p(Connection),
+    /// A seed peer: every request is a new connection (see `client::legacy`).
+    Legacy,
+}
+
+pub struct Connection {
+    peer: PeerAddr,
+    stream: TcpStream,
+    /// Bytes read but not yet consumed: `buf[start..end]`.
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// Longest wait for any single read or write.
+    io_timeout: Duration,
+}
+
+/// Resolves and connects within [`CONNECT_TIMEOUT`].
+pub(crate) async fn open_stream(peer: &PeerAddr) -> Result<TcpStream, ClientError> {
+    let target = peer.socket_string();
+    let attempt = async {
+        let addrs: Vec<SocketAddr> = async_resolve(&target).await?;
+        let mut last = std::io::Error::new(std::io::ErrorKind::NotFound, "no address");
+        for addr in addrs {
+            match TcpStream::connect(addr).await {
+                Ok(stream) => return Ok(stream),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    };
+    match runtime::timeout(CONNECT_TIMEOUT, attempt).await {
+        Ok(Ok(stream)) => {
+            let _ = stream.set_nodelay(true);
+            Ok(stream)
+        }
+        Ok(Err(source)) => Err(ClientError::Connect {
+            peer: peer.clone(),
+            source,
+        }),
+        Err(_) => Err(ClientError::TimedOut {
+            peer: peer.clone(),
+            what: "connect",
+            secs: CONNECT_TIMEOUT.as_secs(),
+        }),
+    }
+}
+
+async fn async_resolve(target: &str) -> std::io::Result<Vec<SocketAddr>> {
+    if let Ok(addr) = target.parse::<SocketAddr>() {
+        return Ok(vec![addr]);
+    }
+    let target = target.to_string();
+    runtime::spawn_blocking(move || {
+        std::net::ToSocketAddrs::to_socket_addrs(&target).map(|a| a.collect())
+    })
+    .await
+}
+
+/// Opens a connection and finds out which protocol the peer speaks.
+pub async fn connect(peer: &PeerAddr, io_timeout: Duration) -> Result<Link, ClientError> {
+    let mut stream = open_stream(peer).await?;
+    let mut conn_io = |source| ClientError::Io {
+        peer: peer.clone(),
+        source,
+    };
+    with_timeout(peer, "preamble", CONNECT_TIMEOUT, stream.write_all(&PREAMBLE))
+        .await?
+        .map_err(&mut conn_io)?;
+    let mut answer = [0u8; PREAMBLE.len()];
+    let mut got = 0;
+    while got < answer.len() {
+        let n = with_timeout(peer, "preamble", CONNECT_TIMEOUT, stream.read(&mut answer[got..]))
+            .await?
+            .map_err(&mut conn_io)?;
+        if n == 0 {
+            break;
+        }
+        got += n;
+        if answer[..got] != PREAMBLE[..got] {
+            break;
+        }
+    }
+    if got == 0 {
+        return Err(ClientError::Closed { peer: peer.clone() });
+    }
+    if answer[..got] != PREAMBLE {
+        return Ok(Link::Legacy);
+    }
+    Ok(Link::P2p(Connection {
+        peer: peer.clone(),
+        stream,
+        buf: vec![0; 64 * 1024],
+        start: 0,
+        end: 0,
+        io_timeout,
+    }))
+}
+
+async fn with_timeout<F: std::future::Future>(
+    peer: &PeerAddr,
+    what: &'static str,
+    limit: Duration,
+    future: F,
+) -> Result<F::Output, ClientError> {
+    runtime::timeout(limit, future)
+        .await
+        .map_err(|_| ClientError::TimedOut {
+            peer: peer.clone(),
+            what,
+            secs: limit.as_secs(),
+        })
+}
+
+impl Connection {
+    pub fn peer(&self) -> &PeerAddr {
+        &self.peer
+    }
+
+    fn io_error(&self, source: std::io::Error) -> ClientError {
+        ClientError::Io {
+            peer: self.peer.clone(),
+            source,
+        }
+    }
+
+    fn protocol_error(&self, message: impl Into<String>) -> ClientError {
+        ClientError::Protocol {
+            peer: self.peer.clone(),
+            message: message.into(),
+        }
+    }
+
+    /// Sends one request without waiting for its answer (pipelining).
+    pub async fn send(&mut self, request: &Request) -> Result<(), ClientError> {
+        let mut out = Vec::with_capacity(128);
+        frame::encode(FrameType::Request, &request.to_body(), &mut out);
+        with_timeout(&self.peer, "send", self.io_timeout, self.stream.write_all(&out))
+            .await?
+            .map_err(|e| self.io_error(e))
+    }
+
+    /// Sends a request and waits for its answer.
+    pub async fn request<T: DeserializeOwned>(&mut self, request: &Request) -> Result<T, ClientError> {
+        self.send(request).await?;
+        self.recv_answer().await
+    }
+
+    /// Reads more bytes into the buffer; an EOF here is a lost connection.
+    async fn fill(&mut self) -> Result<(), ClientError> {
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        if self.end == self.buf.len() {
+            let grown = (self.buf.len() * 2).min(MAX_ANSWER_BYTES + HEADER_LEN);
+            self.buf.resize(grown.max(self.end + 1), 0);
+        }
+        let end = self.end;
+        let n = with_timeout(&self.peer, "read", self.io_timeout, self.stream.read(&mut self.buf[end..]))
+            .await?
+            .map_err(|e| self.io_error(e))?;
+        if n == 0 {
+            return Err(ClientError::Closed {
+                peer: self.peer.clone(),
+            });
+        }
+        self.end += n;
+        Ok(())
+    }
+
+    /// Waits for the next frame header, checking its length against the limits.
+    async fn next_header(&mut self) -> Result<frame::FrameHeader, ClientError> {
+        loop {
+            let limit = MAX_DATA_BYTES.max(MAX_ANSWER_BYTES);
+            match frame::decode_header(&self.buf[self.start..self.end], limit) {
+                Ok(Some(header)) => {
+                    let ok = match header.kind {
+                        FrameType::Answer => header.body_len <= MAX_ANSWER_BYTES,
+                        FrameType::Data => header.body_len <= MAX_DATA_BYTES,
+                        FrameType::Request => false,
+                    };
+                    if !ok {
+                        return Err(self.protocol_error(format!(
+                            "unexpected {:?} frame of {} bytes",
+                            header.kind, header.body_len
+                        )));
+                    }
+                    self.start += HEADER_LEN;
+                    return Ok(header);
+                }
+                Ok(None) => self.fill().await?,
+                Err(e) => return Err(self.protocol_error(e.to_string())),
+            }
+        }
+    }
+
+    /// Reads `len` body bytes into `dest` (cleared first).
+    async fn read_body(&mut self, len: usize, dest: &mut Vec<u8>) -> Result<(), ClientError> {
+        dest.clear();
+        let buffered = (self.end - self.start).min(len);
+        dest.extend_from_slice(&self.buf[self.start..self.start + buffered]);
+        self.start += buffered;
+        if dest.len() < len {
+            let have = dest.len();
+            dest.resize(len, 0);
+            let mut got = have;
+            while got < len {
+                let n = with_timeout(&self.peer, "read", self.io_timeout, self.stream.read(&mut dest[got..]))
+                    .await?
+                    .map_err(|e| self.io_error(e))?;
+                if n == 0 {
+                    return Err(ClientError::Closed {
+                        peer: self.peer.clone(),
+                    });
+                }
+                got += n;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the next frame, which must be an answer, and parses it as `T`.
+    pub async fn recv_answer<T: DeserializeOwned>(&mut self) -> Result<T, ClientError> {
+        let header = self.next_header().await?;
+        let mut body = Vec::new();
+        self.read_body(header.body_len, &mut body).await?;
+        if header.kind != FrameType::Answer {
+            return Err(self.protocol_error("expected an answer, got data"));
+        }
+        self.decode_answer(&body)
+    }
+
+    fn decode_answer<T: DeserializeOwned>(&self, body: &[u8]) -> Result<T, ClientError> {
+        match parse_answer::<T>(body) {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(error)) => Err(ClientError::Remote {
+                peer: self.peer.clone(),
+                error,
+            }),
+            Err(e) => Err(self.protocol_error(e.to_string())),
+        }
+    }
+
+    /// Reads the next frame, which must be the data answering a `read`, into `dest`.
+    /// An error answer in its place becomes [`ClientError::Remote`].
+    pub async fn recv_data(&mut self, dest: &mut Vec<u8>) -> Result<(), ClientError> {
+        let header = self.next_header().await?;
+        self.read_body(header.body_len, dest).await?;
+        match header.kind {
+            FrameType::Data => Ok(()),
+            _ => {
+                let error = self.decode_answer::<serde_json::Value>(dest);
+                dest.clear();
+                Err(error.err().unwrap_or_else(|| self.protocol_error("expected data, got an answer")))
+            }
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! What can go wrong talking to one peer. Every variant names the peer, so that one
+//! line tells the user which peer failed and how.
+
+use thiserror::Error;
+
+use super::PeerAddr;
+use crate::protocol::message::RemoteError;
+
+#[derive(Debug, Error)]
+pub enum ClientError {
+    #[error("{peer}: cannot connect: {source}")]
+    Connect {
+        peer: PeerAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{peer}: no answer within {secs} s ({what})")]
+    TimedOut {
+        peer: PeerAddr,
+        what: &'static str,
+        secs: u64,
+    },
+    #[error("{peer}: connection lost: {source}")]
+    Io {
+        peer: PeerAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{peer}: closed the connection")]
+    Closed { peer: PeerAddr },
+    #[error("{peer}: protocol error: {message}")]
+    Protocol { peer: PeerAddr, message: String },
+    #[error("{peer}: {error}")]
+    Remote {
+        peer: PeerAddr,
+        #[source]
+        error: RemoteError,
+    },
+    #[error("{peer}: a seed (legacy) peer cannot {what}")]
+    LegacyCannot { peer: PeerAddr, what: &'static str },
+}
+
+impl ClientError {
+    /// A short reason for a table cell: the message without the peer in front.
+    pub fn reason(&self) -> String {
+        let full = self.to_string();
+        let peer = match self {
+            ClientError::Connect { peer, .. }
+            | ClientError::TimedOut { peer, .. }
+            | ClientError::Io { peer, .. }
+            | ClientError::Closed { peer }
+            | ClientError::Protocol { peer, .. }
+            | ClientError::Remote { peer, .. }
+            | ClientError::LegacyCannot { peer, .. } => peer.to_string(),
+        };
+        full.strip_prefix(&format!("{peer}: "))
+            .unwrap_or(&full)
+            .to_string()
+    }
+}

@@ -1,0 +1,87 @@
+//! Talking to a seed peer: one message per connection, answered then closed.
+
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+
+use super::connection::open_stream;
+use super::{ClientError, PeerAddr, REQUEST_TIMEOUT, STALL_TIMEOUT};
+use crate::protocol::legacy::{LegacyRequest, MESSAGE_LIMIT, NONE_ANSWER};
+use crate::runtime;
+
+/// Asks a seed peer for the hash of the file called exactly `name`: `None` if it has none.
+pub async fn lookup(peer: &PeerAddr, name: &str) -> Result<Option<String>, ClientError> {
+    let mut stream = open_stream(peer).await?;
+    let io = |source| ClientError::Io {
+        peer: peer.clone(),
+        source,
+    };
+    let message = LegacyRequest::Lookup(name.to_string()).to_message();
+    stream.write_all(&message).await.map_err(io)?;
+    // The seed answers with one send and then closes; read to EOF, at most a message.
+    let mut answer = Vec::new();
+    let mut buf = [0u8; MESSAGE_LIMIT];
+    loop {
+        match runtime::timeout(REQUEST_TIMEOUT, stream.read(&mut buf)).await {
+            Ok(Ok(0)) => break,
+            Ok(Ok(n)) => {
+                answer.extend_from_slice(&buf[..n]);
+                if answer.len() >= MESSAGE_LIMIT {
+                    break;
+                }
+            }
+            Ok(Err(e)) if answer.is_empty() => return Err(io(e)),
+            Ok(Err(_)) => break,
+            // A seed server that keeps the connection open after answering: take the answer.
+            Err(_) if !answer.is_empty() => break,
+            Err(_) => {
+                return Err(ClientError::TimedOut {
+                    peer: peer.clone(),
+                    what: "lookup",
+                    secs: REQUEST_TIMEOUT.as_secs(),
+                })
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(&answer).trim().to_string();
+    if text.is_empty() || text == NONE_ANSWER {
+        return Ok(None);
+    }
+    Ok(Some(text))
+}
+
+/// Streams the bytes of `hash` from a seed peer into `sink`, until the peer closes.
+/// Returns the byte count. The caller verifies; the seed protocol cannot.
+pub async fn download(
+    peer: &PeerAddr,
+    hash: &str,
+    mut sink: impl FnMut(&[u8]) -> std::io::Result<()>,
+) -> Result<u64, ClientError> {
+    let mut stream = open_stream(peer).await?;
+    let io = |source| ClientError::Io {
+        peer: peer.clone(),
+        source,
+    };
+    let message = LegacyRequest::Download(hash.to_string()).to_message();
+    stream.write_all(&message).await.map_err(io)?;
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut total = 0u64;
+    loop {
+        let n = match runtime::timeout(STALL_TIMEOUT, stream.read(&mut buf)).await {
+            Ok(result) => result.map_err(io)?,
+            Err(_) => {
+                return Err(ClientError::TimedOut {
+                    peer: peer.clone(),
+                    what: "download",
+                    secs: STALL_TIMEOUT.as_secs(),
+                })
+            }
+        };
+        if n == 0 {
+            return Ok(total);
+        }
+        sink(&buf[..n]).map_err(|source| ClientError::Io {
+            peer: peer.clone(),
+            source,
+        })?;
+        total += n as u64;
+    }
+}

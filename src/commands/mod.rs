@@ -1,0 +1,127 @@
+//! Built-in commands: one file each, all behind the [`Command`] trait, gathered in the
+//! [`Registry`]. A command parses its arguments (with clap, so usage errors read the
+//! same everywhere), calls into `client` or `index`, and returns an [`Output`]; it
+//! never prints and never touches a socket itself.
+
+mod files;
+mod get;
+mod help;
+pub mod output;
+mod peers;
+mod quit;
+mod rescan;
+mod search;
+mod share;
+mod transfers;
+mod unshare;
+
+pub use output::{human_bytes, Block, Output};
+
+use clap::{ArgMatches, FromArgMatches};
+
+use crate::shell::session::Session;
+
+/// Why a command did not succeed; the shell maps each to an exit status.
+#[derive(Debug)]
+pub enum CommandError {
+    /// Bad arguments or an unknown command: exit status 2.
+    Usage(String),
+    /// The command ran and failed: exit status 1.
+    Failed(anyhow::Error),
+    /// Ctrl-C or SIGINT stopped it.
+    Interrupted,
+    /// A plugin ended with this non-zero status.
+    Exit(i32, String),
+}
+
+impl From<anyhow::Error> for CommandError {
+    fn from(e: anyhow::Error) -> CommandError {
+        CommandError::Failed(e)
+    }
+}
+
+impl From<crate::shell::session::Interrupted> for CommandError {
+    fn from(_: crate::shell::session::Interrupted) -> CommandError {
+        CommandError::Interrupted
+    }
+}
+
+pub type CommandResult = Result<Output, CommandError>;
+
+pub trait Command: Send + Sync {
+    fn name(&self) -> &'static str;
+    /// One line for `help`.
+    fn summary(&self) -> &'static str;
+    /// Example invocations shown by `help CMD`.
+    fn examples(&self) -> &'static [&'static str];
+    /// The argument grammar: parsing, usage, help and completion all come from it.
+    fn args(&self) -> clap::Command;
+    fn run(&self, session: &mut Session, args: ArgMatches) -> CommandResult;
+}
+
+/// Parses `argv` (without the command name) against a command's grammar. `--help` is
+/// answered here, as a successful output.
+pub fn parse_args(command: &dyn Command, argv: &[String]) -> Result<ArgMatches, CommandResult> {
+    let grammar = command.args().name(command.name());
+    let words = std::iter::once(command.name().to_string()).chain(argv.iter().cloned());
+    grammar.try_get_matches_from(words).map_err(|e| {
+        use clap::error::ErrorKind;
+        match e.kind() {
+            ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+                Ok(Output::new(serde_json::json!({ "help": e.to_string() }))
+                    .line(e.to_string().trim_end()))
+            }
+            _ => Err(CommandError::Usage(clap_message(&e))),
+        }
+    })
+}
+
+/// Clap's error without its `error: ` prefix (the shell adds its own) and tips.
+fn clap_message(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    text.lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with("For more information"))
+        .map(|l| l.strip_prefix("error: ").unwrap_or(l).trim_end())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Turns matches into a derive(Args) struct.
+pub fn from_matches<T: FromArgMatches>(matches: &ArgMatches) -> Result<T, CommandError> {
+    T::from_arg_matches(matches).map_err(|e| CommandError::Usage(clap_message(&e)))
+}
+
+pub struct Registry {
+    commands: Vec<Box<dyn Command>>,
+}
+
+impl Registry {
+    pub fn builtin() -> Registry {
+        Registry {
+            commands: vec![
+                Box::new(peers::Peers),
+                Box::new(search::Search),
+                Box::new(get::Get),
+                Box::new(share::Share),
+                Box::new(unshare::Unshare),
+                Box::new(rescan::Rescan),
+                Box::new(files::Files),
+                Box::new(transfers::Transfers),
+                Box::new(help::Help),
+                Box::new(quit::Quit),
+            ],
+        }
+    }
+
+    pub fn find(&self, name: &str) -> Option<&dyn Command> {
+        let name = if name == "exit" { "quit" } else { name };
+        self.commands
+            .iter()
+            .find(|c| c.name() == name)
+            .map(|c| c.as_ref())
+    }
+
+    pub fn commands(&self) -> impl Iterator<Item = &dyn Command> {
+        self.commands.iter().map(|c| c.as_ref())
+    }
+}

@@ -1,0 +1,174 @@
+//! `peers`, `peers add ADDR`, `peers remove ADDR`: the peer table (pinged at once), and
+//! edits that apply now and are saved back to the config file in use.
+
+use anyhow::{anyhow, Context};
+use clap::{Args, Subcommand};
+use serde_json::json;
+
+use super::{from_matches, human_bytes, Command, CommandError, CommandResult, Output};
+use crate::client::{ping_all, PeerAddr, PeerKind};
+use crate::config_edit;
+use crate::shell::session::Session;
+
+pub struct Peers;
+
+#[derive(Args)]
+struct PeersArgs {
+    #[command(subcommand)]
+    action: Option<PeersAction>,
+}
+
+#[derive(Subcommand)]
+enum PeersAction {
+    /// Add a peer (host or host:port; port 12000 by default)
+    Add { addr: String },
+    /// Remove a peer
+    Remove { addr: String },
+}
+
+impl Command for Peers {
+    fn name(&self) -> &'static str {
+        "peers"
+    }
+
+    fn summary(&self) -> &'static str {
+        "list peers (up/down, round trip, what they share); add or remove one"
+    }
+
+    fn examples(&self) -> &'static [&'static str] {
+        &["peers", "peers add 192.168.1.20", "peers remove 127.0.0.1:12001"]
+    }
+
+    fn args(&self) -> clap::Command {
+        PeersArgs::augment_args(clap::Command::new("peers"))
+            .about("List peers, or add/remove one (saved to the config file)")
+    }
+
+    fn run(&self, session: &mut Session, matches: clap::ArgMatches) -> CommandResult {
+        let args: PeersArgs = from_matches(&matches)?;
+        match args.action {
+            None => list(session),
+            Some(PeersAction::Add { addr }) => add(session, &addr),
+            Some(PeersAction::Remove { addr }) => remove(session, &addr),
+        }
+    }
+}
+
+fn list(session: &mut Session) -> CommandResult {
+    let statuses = session.run(ping_all(&session.peers))?;
+    let mut rows = Vec::new();
+    let mut entries = Vec::new();
+    for (peer, status) in statuses {
+        match status {
+            Ok(status) => {
+                let rtt_ms = status.rtt.as_secs_f64() * 1000.0;
+                match status.kind {
+                    PeerKind::P2p(ping) => {
+                        rows.push(vec![
+                            peer.to_string(),
+                            ping.name.clone(),
+                            "up".into(),
+                            format!("{rtt_ms:.1}"),
+                            ping.files.to_string(),
+                            human_bytes(ping.bytes),
+                        ]);
+                        entries.push(json!({
+                            "addr": peer.to_string(), "name": ping.name, "up": true,
+                            "protocol": "p2p/1", "rtt_ms": rtt_ms,
+                            "files": ping.files, "bytes": ping.bytes,
+                        }));
+                    }
+                    PeerKind::Legacy => {
+                        rows.push(vec![
+                            peer.to_string(),
+                            "—".into(),
+                            "up (seed protocol)".into(),
+                            format!("{rtt_ms:.1}"),
+                            "?".into(),
+                            "?".into(),
+                        ]);
+                        entries.push(json!({
+                            "addr": peer.to_string(), "name": null, "up": true,
+                            "protocol": "legacy", "rtt_ms": rtt_ms,
+                            "files": null, "bytes": null,
+                        }));
+                    }
+                }
+            }
+            Err(e) => {
+                let reason = e.reason();
+                rows.push(vec![
+                    peer.to_string(),
+                    "—".into(),
+                    format!("down: {reason}"),
+                    "—".into(),
+                    "—".into(),
+                    "—".into(),
+                ]);
+                entries.push(json!({
+                    "addr": peer.to_string(), "name": null, "up": false,
+                    "protocol": null, "error": reason,
+                }));
+            }
+        }
+    }
+    let mut output = Output::new(json!({ "peers": entries }));
+    if rows.is_empty() {
+        output = output.line("no peers yet: `peers add HOST[:PORT]` adds one");
+    } else {
+        output = output.table(&["peer", "name", "status", "rtt ms", "files", "shared"], rows);
+    }
+    Ok(output)
+}
+
+fn add(session: &mut Session, text: &str) -> CommandResult {
+    let peer = PeerAddr::parse(text).map_err(|e| CommandError::Usage(e.to_string()))?;
+    if session.peers.contains(&peer) {
+        return Ok(Output::new(json!({ "added": null, "peer": peer.to_string(), "saved": null }))
+            .line(format!("{peer} is already a peer")));
+    }
+    session.peers.push(peer.clone());
+    let saved = match &session.config_file {
+        Some(file) => {
+            config_edit::add_to_list(file, "peers", "addrs", &peer.to_string())
+                .context("peer added for this session, but not saved")?;
+            Some(file.display().to_string())
+        }
+        None => None,
+    };
+    let note = match &saved {
+        Some(file) => format!("added {peer} (saved to {file})"),
+        None => format!("added {peer} (for this session: no config file in use)"),
+    };
+    Ok(Output::new(json!({ "added": peer.to_string(), "peer": peer.to_string(), "saved": saved })).line(note))
+}
+
+fn remove(session: &mut Session, text: &str) -> CommandResult {
+    let peer = PeerAddr::parse(text).map_err(|e| CommandError::Usage(e.to_string()))?;
+    if !session.peers.contains(&peer) {
+        return Err(CommandError::Failed(anyhow!("{peer} is not a peer")));
+    }
+    session.peers.retain(|p| *p != peer);
+    let mut saved = None;
+    if let Some(file) = &session.config_file {
+        config_edit::remove_from_list(file, "peers", "addrs", |v| {
+            PeerAddr::parse(v).is_ok_and(|p| p == peer)
+        })
+        .context("peer removed for this session, but not saved")?;
+        saved = Some(file.display().to_string());
+    }
+    if session.seed_list_peers.remove(&peer) {
+        if let Some(list) = &session.settings.peers.file {
+            let text = std::fs::read_to_string(list)
+                .with_context(|| format!("cannot read {}", list.display()))?;
+            let kept: Vec<&str> = text
+                .lines()
+                .filter(|line| PeerAddr::parse(line).map_or(true, |p| p != peer))
+                .collect();
+            config_edit::write_atomically(list, (kept.join("\n") + "\n").as_bytes())?;
+            saved = Some(list.display().to_string());
+        }
+    }
+    Ok(Output::new(json!({ "removed": peer.to_string(), "saved": saved }))
+        .line(format!("removed {peer}")))
+}

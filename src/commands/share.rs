@@ -1,0 +1,100 @@
+//! `share` lists the shared folders; `share DIR` adds one, now and in the config file.
+
+use std::path::PathBuf;
+
+use anyhow::{anyhow, Context};
+use clap::Args;
+use serde_json::json;
+
+use super::{from_matches, human_bytes, Command, CommandError, CommandResult, Output};
+use crate::config_edit;
+use crate::runtime;
+use crate::shell::session::Session;
+
+pub struct Share;
+
+#[derive(Args)]
+struct ShareArgs {
+    /// A folder to share (saved to the config file)
+    dir: Option<PathBuf>,
+}
+
+impl Command for Share {
+    fn name(&self) -> &'static str {
+        "share"
+    }
+
+    fn summary(&self) -> &'static str {
+        "list shared folders (files, bytes, % hashed), or share one more"
+    }
+
+    fn examples(&self) -> &'static [&'static str] {
+        &["share", "share ~/Music"]
+    }
+
+    fn args(&self) -> clap::Command {
+        ShareArgs::augment_args(clap::Command::new("share"))
+            .about("List the shared folders, or add DIR to them (saved to the config file)")
+    }
+
+    fn run(&self, session: &mut Session, matches: clap::ArgMatches) -> CommandResult {
+        let args: ShareArgs = from_matches(&matches)?;
+        let Some(dir) = args.dir else {
+            return Ok(list(session)?);
+        };
+        let dir = std::fs::canonicalize(&dir)
+            .ok()
+            .filter(|d| d.is_dir())
+            .ok_or_else(|| CommandError::Failed(anyhow!("{} is not a folder", dir.display())))?;
+        let shares = session.shares()?;
+        if !shares.add_root(dir.clone()) {
+            return Ok(list(session)?.line(format!("{} is already shared", dir.display())));
+        }
+        let scanner = shares.clone();
+        let report = session.run(runtime::spawn_blocking(move || scanner.scan()))?;
+        if let Some(file) = &session.config_file {
+            config_edit::add_to_list(file, "share", "dirs", &dir.display().to_string())
+                .context("shared for this session, but not saved")?;
+        }
+        Ok(list(session)?.line(format!(
+            "sharing {} ({} files hashed now, {} from cache)",
+            dir.display(),
+            report.hashed,
+            report.cached
+        )))
+    }
+}
+
+/// The table of shared folders.
+pub fn list(session: &mut Session) -> Result<Output, CommandError> {
+    let shares = session.shares()?;
+    let stats = shares.root_stats();
+    let rows = stats
+        .iter()
+        .map(|s| {
+            let total = s.files + s.unhashed;
+            let percent = if total == 0 { 100.0 } else { s.files as f64 * 100.0 / total as f64 };
+            vec![
+                s.root.display().to_string(),
+                if s.exists { s.files.to_string() } else { "missing".into() },
+                human_bytes(s.bytes),
+                format!("{percent:.0}%"),
+            ]
+        })
+        .collect();
+    let json_rows: Vec<_> = stats
+        .iter()
+        .map(|s| {
+            let total = s.files + s.unhashed;
+            json!({
+                "dir": s.root.display().to_string(), "exists": s.exists, "files": s.files,
+                "bytes": s.bytes, "unhashed": s.unhashed,
+                "hashed_percent": if total == 0 { 100.0 } else { s.files as f64 * 100.0 / total as f64 },
+            })
+        })
+        .collect();
+    Ok(Output::new(json!({ "shares": json_rows })).table(&["folder", "files", "bytes", "hashed"], rows))
+}
+
+// `unshare` and `rescan` reuse the table.
+pub use list as share_table;

@@ -1,0 +1,67 @@
+//! `transfers`: the downloads of this session, finished and failed.
+
+use clap::Args;
+use serde_json::json;
+
+use super::{human_bytes, Command, CommandResult, Output};
+use crate::shell::session::Session;
+
+pub struct Transfers;
+
+#[derive(Args)]
+struct TransfersArgs {}
+
+impl Command for Transfers {
+    fn name(&self) -> &'static str {
+        "transfers"
+    }
+
+    fn summary(&self) -> &'static str {
+        "downloads of this session: done and failed, with rate and sources"
+    }
+
+    fn examples(&self) -> &'static [&'static str] {
+        &["transfers"]
+    }
+
+    fn args(&self) -> clap::Command {
+        TransfersArgs::augment_args(clap::Command::new("transfers"))
+            .about("List this session's downloads: name, hash, bytes, rate, sources, outcome")
+    }
+
+    fn run(&self, session: &mut Session, _matches: clap::ArgMatches) -> CommandResult {
+        let mut rows = Vec::new();
+        let mut entries = Vec::new();
+        for t in &session.transfers {
+            let rate = if t.elapsed_ms > 0 {
+                t.bytes as f64 / (t.elapsed_ms as f64 / 1000.0) / 1e6
+            } else {
+                0.0
+            };
+            let (state, detail) = match &t.outcome {
+                Ok(path) => ("done", path.display().to_string()),
+                Err(e) => ("failed", e.clone()),
+            };
+            rows.push(vec![
+                t.name.clone(),
+                t.hash.chars().take(16).collect(),
+                human_bytes(t.bytes),
+                format!("{rate:.0} MB/s"),
+                t.sources.join(", "),
+                format!("{state}: {detail}"),
+            ]);
+            entries.push(json!({
+                "name": t.name, "sha256": t.hash, "bytes": t.bytes, "size": t.size,
+                "elapsed_ms": t.elapsed_ms, "mb_per_s": rate, "sources": t.sources,
+                "state": state, "path": t.outcome.as_ref().ok().map(|p| p.display().to_string()),
+                "error": t.outcome.as_ref().err(),
+            }));
+        }
+        let output = Output::new(json!({ "transfers": entries }));
+        Ok(if rows.is_empty() {
+            output.line("no transfers yet this session")
+        } else {
+            output.table(&["file", "sha256", "fetched", "rate", "sources", "outcome"], rows)
+        })
+    }
+}

@@ -1,0 +1,62 @@
+//! `unshare DIR`: stop sharing a folder, now and in the config file.
+
+use std::path::PathBuf;
+
+use anyhow::{anyhow, Context};
+use clap::Args;
+
+use super::share::share_table;
+use super::{from_matches, Command, CommandError, CommandResult};
+use crate::config_edit;
+use crate::runtime;
+use crate::shell::session::Session;
+
+pub struct Unshare;
+
+#[derive(Args)]
+struct UnshareArgs {
+    /// A shared folder
+    dir: PathBuf,
+}
+
+impl Command for Unshare {
+    fn name(&self) -> &'static str {
+        "unshare"
+    }
+
+    fn summary(&self) -> &'static str {
+        "stop sharing a folder"
+    }
+
+    fn examples(&self) -> &'static [&'static str] {
+        &["unshare ~/Music"]
+    }
+
+    fn args(&self) -> clap::Command {
+        UnshareArgs::augment_args(clap::Command::new("unshare"))
+            .about("Stop sharing DIR (saved to the config file)")
+    }
+
+    fn run(&self, session: &mut Session, matches: clap::ArgMatches) -> CommandResult {
+        let args: UnshareArgs = from_matches(&matches)?;
+        let shares = session.shares()?;
+        let given = crate::config::absolute(&args.dir);
+        let real = std::fs::canonicalize(&args.dir).ok();
+        let root = shares
+            .roots()
+            .into_iter()
+            .find(|r| *r == given || Some(r) == real.as_ref() || r.canonicalize().ok() == real)
+            .ok_or_else(|| CommandError::Failed(anyhow!("{} is not shared", args.dir.display())))?;
+        shares.remove_root(&root);
+        let scanner = shares.clone();
+        session.run(runtime::spawn_blocking(move || scanner.scan()))?;
+        if let Some(file) = &session.config_file {
+            let base = file.parent().map(PathBuf::from).unwrap_or_default();
+            config_edit::remove_from_list(file, "share", "dirs", |v| {
+                crate::config::normalize(&base.join(v)) == root
+            })
+            .context("unshared for this session, but not saved")?;
+        }
+        Ok(share_table(session)?.line(format!("stopped sharing {}", root.display())))
+    }
+}

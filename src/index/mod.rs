@@ -1,0 +1,42 @@
+//! What this peer shares: the share roots, the files under them, and their hashes.
+//!
+//! [`Shares`] owns the roots and an immutable [`Catalog`] snapshot that readers (the
+//! server's connections, the shell) clone cheaply; a scan builds a new snapshot and
+//! swaps it in. Hashing goes through the persistent [`cache::HashCache`], so a restart
+//! re-hashes nothing that is unchanged.
+//!
+//! Invariants: nothing outside a share root is ever listed (symlinks are skipped, or
+//! followed only when their target stays inside a root); dot-files (unless
+//! `share.hidden`) and partial downloads are never listed; a file is only listed with
+//! the hash of the content it had when it was hashed, and [`SharedFile::is_current`]
+//! lets a server refuse to serve it once it has changed.
+
+mod cache;
+mod catalog;
+pub mod hasher;
+mod query;
+mod shares;
+mod walk;
+
+pub use catalog::{Catalog, SharedFile};
+pub use query::Query;
+pub use shares::{RootStats, ScanReport, ShareOptions, Shares};
+
+use std::path::PathBuf;
+
+use thiserror::Error;
+
+/// File names that belong to a download in progress: never listed, never served.
+pub const PART_SUFFIX: &str = ".part";
+
+#[derive(Debug, Error)]
+pub enum IndexError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0} changed while it was being hashed")]
+    Changed(PathBuf),
+}

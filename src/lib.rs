@@ -1,0 +1,28 @@
+//! p2p: peer-to-peer file sharing from a shell-style REPL.
+//!
+//! Layers, and the one direction data flows through them:
+//!
+//! - [`shell`]: line editor, script runner, dispatcher, rendering (tables or JSON).
+//! - [`commands`]: one file per built-in command behind one `Command` trait.
+//! - [`client`]: connecting to peers, search fan-out, downloads.
+//! - [`index`]: share roots, walking, hashing, the hash cache, matching.
+//! - [`server`]: the listener and its per-connection tasks.
+//! - [`protocol`]: frames, messages and the seed's legacy protocol, as pure data.
+//! - [`config`]: layered settings; `config_edit` saves edits back.
+//! - `runtime`: the one place that names async-std.
+//!
+//! shell → commands → client/index → protocol → network; server → index → protocol.
+//! Commands never touch sockets; protocol never touches files.
+
+pub mod app;
+pub mod client;
+pub mod commands;
+pub mod config;
+pub mod config_edit;
+pub mod demo;
+pub mod index;
+pub mod plugin;
+pub mod protocol;
+pub(crate) mod runtime;
+pub mod server;
+pub mod shell;

@@ -1,0 +1,148 @@
+//! One accepted connection: protocol detection, then the P2P/1 request loop.
+//!
+//! Requests are answered strictly in order, one at a time; a pipelining client's
+//! requests wait in the socket buffer, and a client that stops reading stops us reading
+//! (bounded memory). A request whose JSON is bad gets `bad_request` and the connection
+//! goes on; a malformed frame gets its error answer and the connection is closed.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+
+use super::slots::{Slot, SlotKind};
+use super::{legacy, ops, ServeContext};
+use crate::protocol::frame::{self, FrameType};
+use crate::protocol::message::{ErrorCode, RemoteError, Request};
+use crate::protocol::{legacy::MESSAGE_LIMIT, PREAMBLE};
+use crate::runtime::{self, TcpStream};
+
+/// Bytes read from the socket at once.
+const READ_BUFFER: usize = 64 * 1024;
+
+pub(crate) async fn serve(
+    mut stream: TcpStream,
+    _peer: SocketAddr,
+    context: Arc<ServeContext>,
+    slot: Slot,
+) {
+    if slot.kind == SlotKind::Drop {
+        return;
+    }
+    let _ = stream.set_nodelay(true);
+    let deadline = Instant::now() + context.limits.preamble_timeout;
+
+    // The seed reads one message of up to 1024 bytes with one recv; so do we, and the
+    // first byte tells the two protocols apart.
+    let mut first = vec![0u8; MESSAGE_LIMIT];
+    let Some(n) = read_some_by(&mut stream, &mut first, deadline).await else {
+        return;
+    };
+    first.truncate(n);
+    if first[0] != 0x00 {
+        if slot.kind == SlotKind::Served {
+            legacy::serve(stream, &first, &context).await;
+        }
+        return;
+    }
+
+    while first.len() < PREAMBLE.len() {
+        let mut more = [0u8; 5];
+        let Some(n) = read_some_by(&mut stream, &mut more, deadline).await else {
+            return;
+        };
+        first.extend_from_slice(&more[..n]);
+    }
+    let io_limit = context.limits.idle_timeout;
+    if send(&mut stream, &PREAMBLE, io_limit).await.is_err() {
+        return;
+    }
+    if first[..PREAMBLE.len()] != PREAMBLE {
+        let error = RemoteError::new(ErrorCode::BadRequest, "unsupported preamble or version");
+        let _ = send_answer(&mut stream, &error.to_body(), io_limit).await;
+        return;
+    }
+    if slot.kind == SlotKind::Busy {
+        let error = RemoteError::new(ErrorCode::Busy, "too many connections, try again later");
+        let _ = send_answer(&mut stream, &error.to_body(), io_limit).await;
+        return;
+    }
+    let leftover = first.split_off(PREAMBLE.len());
+    request_loop(stream, leftover, &context).await;
+}
+
+async fn request_loop(mut stream: TcpStream, mut pending: Vec<u8>, context: &ServeContext) {
+    let limits = &context.limits;
+    let mut chunk = vec![0u8; READ_BUFFER];
+    let mut waiting_since = Instant::now();
+    loop {
+        match frame::decode(&pending, limits.max_request_bytes) {
+            Err(e) => {
+                let error = RemoteError::new(e.code(), e.to_string());
+                let _ = send_answer(&mut stream, &error.to_body(), limits.idle_timeout).await;
+                return;
+            }
+            Ok(Some(decoded)) => {
+                let used = decoded.used;
+                if decoded.kind != FrameType::Request {
+                    let error =
+                        RemoteError::new(ErrorCode::BadRequest, "only request frames may be sent");
+                    let _ = send_answer(&mut stream, &error.to_body(), limits.idle_timeout).await;
+                    return;
+                }
+                let outcome = match Request::parse(decoded.body) {
+                    Ok(request) => ops::answer(request, context, &mut stream).await,
+                    Err(message) => {
+                        let error = RemoteError::new(ErrorCode::BadRequest, message);
+                        send_answer(&mut stream, &error.to_body(), limits.idle_timeout).await
+                    }
+                };
+                if outcome.is_err() {
+                    return;
+                }
+                pending.drain(..used);
+                waiting_since = Instant::now();
+            }
+            Ok(None) => {
+                let deadline = waiting_since + limits.idle_timeout;
+                let Some(n) = read_some_by(&mut stream, &mut chunk, deadline).await else {
+                    return;
+                };
+                pending.extend_from_slice(&chunk[..n]);
+            }
+        }
+    }
+}
+
+/// One read that must bring at least a byte before `deadline`; `None` on EOF, error or
+/// time-out, which all end the connection.
+async fn read_some_by(stream: &mut TcpStream, buf: &mut [u8], deadline: Instant) -> Option<usize> {
+    let left = deadline.checked_duration_since(Instant::now())?;
+    match runtime::timeout(left, stream.read(buf)).await {
+        Ok(Ok(n)) if n > 0 => Some(n),
+        _ => None,
+    }
+}
+
+/// Writes all of `bytes`, giving up after `limit` without completing.
+pub(crate) async fn send(
+    stream: &mut TcpStream,
+    bytes: &[u8],
+    limit: std::time::Duration,
+) -> std::io::Result<()> {
+    match runtime::timeout(limit, stream.write_all(bytes)).await {
+        Ok(result) => result,
+        Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
+    }
+}
+
+pub(crate) async fn send_answer(
+    stream: &mut TcpStream,
+    body: &[u8],
+    limit: std::time::Duration,
+) -> std::io::Result<()> {
+    let mut out = Vec::with_capacity(body.len() + frame::HEADER_LEN);
+    frame::encode(FrameType::Answer, body, &mut out);
+    send(stream, &out, limit).await
+}

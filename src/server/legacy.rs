@@ -1,0 +1,65 @@
+//! The seed's protocol on the serving side: answer one message, then close.
+//!
+//! A name is answered with the hex SHA-256 of a shared file of exactly that base name,
+//! or `None`; `download:<sha256>` with the raw bytes of that file; an unknown hash
+//! (`None` included) is closed with nothing sent.
+
+use std::fs::File;
+use std::sync::atomic::Ordering;
+
+use memmap2::MmapOptions;
+
+use super::connection::send;
+use super::ServeContext;
+use crate::index::hasher::HASH_WINDOW;
+use crate::protocol::hash::ContentHash;
+use crate::protocol::legacy::{LegacyRequest, NONE_ANSWER};
+use crate::runtime::TcpStream;
+
+pub(crate) async fn serve(mut stream: TcpStream, message: &[u8], context: &ServeContext) {
+    let io_limit = context.limits.idle_timeout;
+    match LegacyRequest::parse(message) {
+        LegacyRequest::Lookup(name) => {
+            let catalog = context.shares.catalog();
+            let answer = catalog
+                .files()
+                .iter()
+                .find(|f| f.name == name && f.is_current())
+                .map_or_else(|| NONE_ANSWER.to_string(), |f| f.sha256.to_string());
+            let _ = send(&mut stream, answer.as_bytes(), io_limit).await;
+        }
+        LegacyRequest::Download(hash) => {
+            let Ok(hash) = hash.trim().parse::<ContentHash>() else {
+                return;
+            };
+            let catalog = context.shares.catalog();
+            let Some(file) = catalog.with_hash(&hash).find(|f| f.is_current()).cloned() else {
+                return;
+            };
+            let Ok(handle) = File::open(&file.path) else {
+                return;
+            };
+            let size = file.size();
+            let mut offset = 0u64;
+            while offset < size {
+                let count = (size - offset).min(HASH_WINDOW) as usize;
+                if handle.metadata().map(|m| m.len()).unwrap_or(0) != size {
+                    return; // changed under us: stop rather than send another version
+                }
+                // SAFETY: read-only map of a range checked against the current length.
+                let Ok(map) = (unsafe { MmapOptions::new().offset(offset).len(count).map(&handle) })
+                else {
+                    return;
+                };
+                if send(&mut stream, &map, io_limit).await.is_err() {
+                    return;
+                }
+                context
+                    .counters
+                    .bytes_served
+                    .fetch_add(count as u64, Ordering::Relaxed);
+                offset += count as u64;
+            }
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! The serving side of a peer: one listener, one task per connection.
+//!
+//! A connection's first byte decides its protocol: `0x00` opens P2P/1
+//! ([`connection`]), anything else is the seed's protocol ([`legacy`]). At most
+//! `max_connections` are served at once; the next ones get a `busy` answer (P2P/1) or are
+//! simply closed (legacy) — and a refused connection gives its place back as soon as it
+//! is closed. Files are only ever found through the [`Shares`] catalog, so nothing outside
+//! the share roots can be served.
+
+mod connection;
+mod legacy;
+mod ops;
+mod slots;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_lite::future;
+use thiserror::Error;
+
+use crate::index::Shares;
+use crate::runtime::{self, TcpListener};
+use slots::Slots;
+
+/// The limits of DESIGN.md §3, from `[server]`.
+#[derive(Debug, Clone)]
+pub struct ServerLimits {
+    pub max_connections: usize,
+    pub preamble_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_request_bytes: usize,
+    pub max_read_bytes: usize,
+}
+
+impl ServerLimits {
+    pub fn from_settings(s: &crate::config::ServerSettings) -> ServerLimits {
+        ServerLimits {
+            max_connections: s.max_connections,
+            preamble_timeout: Duration::from_secs(s.preamble_timeout_s),
+            idle_timeout: Duration::from_secs(s.idle_timeout_s),
+            max_request_bytes: s.max_request_bytes,
+            max_read_bytes: s.max_read_bytes,
+        }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum ServerError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What a server did, for its shutdown line and for tests that watch it from outside.
+#[derive(Debug, Default)]
+pub struct ServeCounters {
+    pub connections: AtomicU64,
+    pub reads: AtomicU64,
+    pub bytes_served: AtomicU64,
+}
+
+/// Everything a connection task needs, shared.
+pub(crate) struct ServeContext {
+    pub name: String,
+    pub shares: Arc<Shares>,
+    pub limits: ServerLimits,
+    pub counters: Arc<ServeCounters>,
+    slots: Slots,
+}
+
+pub struct Server {
+    listener: TcpListener,
+    context: Arc<ServeContext>,
+}
+
+impl Server {
+    pub async fn bind(
+        addr: &str,
+        name: String,
+        shares: Arc<Shares>,
+        limits: ServerLimits,
+    ) -> Result<Server, ServerError> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServerError::Bind {
+                addr: addr.to_string(),
+                source,
+            })?;
+        let slots = Slots::new(limits.max_connections);
+        Ok(Server {
+            listener,
+            context: Arc::new(ServeContext {
+                name,
+                shares,
+                limits,
+                counters: Arc::new(ServeCounters::default()),
+                slots,
+            }),
+        })
+    }
+
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.listener.local_addr().ok()
+    }
+
+    pub fn counters(&self) -> Arc<ServeCounters> {
+        self.context.counters.clone()
+    }
+
+    /// Accepts connections until `shutdown` completes.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
+        let accepting = async {
+            loop {
+                match self.listener.accept().await {
+                    Ok((stream, peer)) => {
+                        self.context.counters.connections.fetch_add(1, Ordering::Relaxed);
+                        let context = self.context.clone();
+                        let slot = context.slots.take();
+                        runtime::spawn(async move {
+                            connection::serve(stream, peer, context, slot).await;
+                        });
+                    }
+                    // Out of file descriptors or a connection reset before accept: back
+                    // off a little rather than spin, and keep serving.
+                    Err(_) => runtime::sleep(Duration::from_millis(50)).await,
+                }
+            }
+        };
+        future::or(accepting, shutdown).await;
+    }
+}

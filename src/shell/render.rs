@@ -1,0 +1,70 @@
+//! Printing a command's outcome: one JSON object on one line with `--json`, tables and
+//! lines otherwise. On a terminal tables fit its width; in a pipe nothing is wrapped or
+//! cut, so scripts see names and hashes whole. Errors are one `error: …` line on stderr
+//! (and, with `--json`, an error object on stdout too).
+
+use std::io::Write;
+
+use comfy_table::{presets, ContentArrangement, Table};
+use serde_json::json;
+
+use super::session::OutputMode;
+use crate::commands::{Block, Output};
+
+pub fn print_output(mode: OutputMode, output: &Output) {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    // A closed stdout (`p2p … | head`) is not an error worth a panic.
+    if mode.json {
+        if !output.json.is_null() {
+            let _ = writeln!(out, "{}", output.json);
+        }
+        return;
+    }
+    for block in &output.blocks {
+        match block {
+            Block::Line(text) => {
+                let _ = writeln!(out, "{text}");
+            }
+            Block::Table { header, rows } => {
+                let _ = writeln!(out, "{}", table(mode, header, rows));
+            }
+        }
+    }
+    let _ = out.flush();
+}
+
+fn table(mode: OutputMode, header: &[String], rows: &[Vec<String>]) -> Table {
+    let mut table = Table::new();
+    if mode.terminal {
+        table
+            .load_style(presets::UTF8_FULL_CONDENSED)
+            .set_content_arrangement(ContentArrangement::Dynamic);
+    } else {
+        table
+            .load_style(presets::ASCII_MARKDOWN)
+            .set_content_arrangement(ContentArrangement::Disabled);
+    }
+    table.set_header(header);
+    for row in rows {
+        table.add_row(row);
+    }
+    table
+}
+
+/// Reports a failed command: `error: …` on stderr, and the JSON error object on stdout.
+pub fn print_error(mode: OutputMode, code: &str, message: &str) {
+    let mut lines = message.lines();
+    let first = lines.next().unwrap_or("failed");
+    eprintln!("error: {first}");
+    for line in lines {
+        eprintln!("{line}");
+    }
+    if mode.json {
+        let body = json!({ "error": { "code": code, "message": message } });
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        let _ = writeln!(out, "{body}");
+        let _ = out.flush();
+    }
+}

@@ -1,0 +1,171 @@
+//! One user's session: settings and the config file they came from, the peer list,
+//! the shares, the last search (what `get N` refers to) and this session's transfers.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+
+use super::interrupt::Interrupt;
+use crate::client::PeerAddr;
+use crate::commands::Registry;
+use crate::config::{LoadedConfig, Settings};
+use crate::index::{ShareOptions, Shares};
+use crate::runtime;
+
+/// The running command was cancelled by Ctrl-C / SIGINT.
+#[derive(Debug)]
+pub struct Interrupted;
+
+/// How output is shown.
+#[derive(Debug, Clone, Copy)]
+pub struct OutputMode {
+    pub json: bool,
+    /// stdout is a terminal: tables may be fitted to its width, hashes shortened.
+    pub terminal: bool,
+}
+
+/// One row of the last search's table.
+#[derive(Debug, Clone)]
+pub struct SearchRow {
+    pub row: usize,
+    pub peer: PeerAddr,
+    pub name: String,
+    pub path: String,
+    pub size: Option<u64>,
+    /// The hash as the peer gave it; for P2P/1 peers always a SHA-256.
+    pub hash: String,
+    pub modified: Option<u64>,
+    pub legacy: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct LastSearch {
+    pub query: String,
+    pub rows: Vec<SearchRow>,
+}
+
+/// A download of this session, for `transfers`.
+#[derive(Debug, Clone)]
+pub struct TransferRecord {
+    pub name: String,
+    pub hash: String,
+    pub bytes: u64,
+    pub size: Option<u64>,
+    pub elapsed_ms: u64,
+    pub sources: Vec<String>,
+    pub outcome: Result<PathBuf, String>,
+}
+
+pub struct Session {
+    pub settings: Settings,
+    pub config_file: Option<PathBuf>,
+    pub peers: Vec<PeerAddr>,
+    /// Peers that came from `[peers] file` (the seed's list), not from `addrs`.
+    pub seed_list_peers: HashSet<PeerAddr>,
+    pub last_search: Option<LastSearch>,
+    pub transfers: Vec<TransferRecord>,
+    pub output: OutputMode,
+    pub registry: Arc<Registry>,
+    shares: Arc<Shares>,
+    scanned: bool,
+    interrupt: Interrupt,
+}
+
+/// Reads the seed's peer list: one `ip` or `ip:port` a line; blank lines and `#`
+/// comments skipped.
+pub fn read_seed_peer_file(path: &std::path::Path) -> Result<Vec<PeerAddr>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read peer list {}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .map(|(i, line)| (i, line.trim()))
+        .filter(|(_, line)| !line.is_empty() && !line.starts_with('#'))
+        .map(|(i, line)| {
+            PeerAddr::parse(line).with_context(|| format!("{}:{}", path.display(), i + 1))
+        })
+        .collect()
+}
+
+impl Session {
+    pub fn new(loaded: LoadedConfig, output: OutputMode) -> Result<Session> {
+        let settings = loaded.settings;
+        let mut peers = Vec::new();
+        for addr in &settings.peers.addrs {
+            let peer = PeerAddr::parse(addr)?;
+            if !peers.contains(&peer) {
+                peers.push(peer);
+            }
+        }
+        let mut seed_list_peers = HashSet::new();
+        if let Some(file) = &settings.peers.file {
+            for peer in read_seed_peer_file(file)? {
+                seed_list_peers.insert(peer.clone());
+                if !peers.contains(&peer) {
+                    peers.push(peer);
+                }
+            }
+        }
+        let shares = Arc::new(Shares::new(
+            settings.share_roots(),
+            ShareOptions {
+                follow_symlinks: settings.share.follow_symlinks,
+                hidden: settings.share.hidden,
+                state_dir: Some(settings.node.state_dir.clone()),
+            },
+        ));
+        Ok(Session {
+            settings,
+            config_file: loaded.file,
+            peers,
+            seed_list_peers,
+            last_search: None,
+            transfers: Vec::new(),
+            output,
+            registry: Arc::new(Registry::builtin()),
+            shares,
+            scanned: false,
+            interrupt: Interrupt::install(),
+        })
+    }
+
+    /// The shares, indexed on first use (a client-only script need not hash anything).
+    pub fn shares(&mut self) -> Result<Arc<Shares>, Interrupted> {
+        if !self.scanned {
+            let shares = self.shares.clone();
+            self.run(runtime::spawn_blocking(move || shares.scan()))?;
+            self.scanned = true;
+        }
+        Ok(self.shares.clone())
+    }
+
+    /// The shares without forcing a scan (the server scans them itself before serving).
+    pub fn shares_handle(&self) -> Arc<Shares> {
+        self.shares.clone()
+    }
+
+    pub fn mark_scanned(&mut self) {
+        self.scanned = true;
+    }
+
+    pub fn interrupt(&self) -> &Interrupt {
+        &self.interrupt
+    }
+
+    /// Runs a future to its end, or until Ctrl-C, whichever comes first.
+    pub fn run<F: Future>(&self, future: F) -> Result<F::Output, Interrupted> {
+        let interrupt = self.interrupt.clone();
+        runtime::block_on(futures_lite::future::or(async { Ok(future.await) }, async move {
+            interrupt.wait().await;
+            Err(Interrupted)
+        }))
+    }
+
+    /// Finds a peer by address (`host[:port]`) among the known peers.
+    pub fn known_peer(&self, text: &str) -> Option<PeerAddr> {
+        let addr = PeerAddr::parse(text).ok()?;
+        self.peers.iter().find(|p| **p == addr).cloned()
+    }
+}
