@@ -47,6 +47,8 @@ fn edit_list(file: &Path, section: &str, key: &str, edit: impl FnOnce(&mut Array
         .as_array_mut()
         .with_context(|| format!("{}: {section}.{key} is not a list", file.display()))?;
     edit(list);
+    // Removing the first element leaves its neighbour's leading space behind: re-space.
+    list.fmt();
     write_atomically(file, doc.to_string().as_bytes())
 }
 

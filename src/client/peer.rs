@@ -38,7 +38,12 @@ impl PeerAddr {
                 None => (text, None),
             }
         };
-        if host.is_empty() {
+        let is_v6 = host.parse::<std::net::Ipv6Addr>().is_ok();
+        let is_name = !host.is_empty()
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'));
+        if !(is_v6 || is_name) {
             return Err(bad());
         }
         let port = match port {
@@ -91,7 +96,7 @@ mod tests {
         );
         assert_eq!(PeerAddr::parse("[::1]:9").unwrap().to_string(), "[::1]:9");
         assert_eq!(PeerAddr::parse("::1").unwrap().port(), 12000);
-        for bad in ["", "a:b", "a:0", "a:70000", "a b", ":5", "[::1]x"] {
+        for bad in ["", "a:b", "a:0", "a:70000", "a b", ":5", "[::1]x", "not:a:port:x", "a;b"] {
             assert!(PeerAddr::parse(bad).is_err(), "{bad}");
         }
     }
