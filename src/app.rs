@@ -14,10 +14,10 @@ use crate::config::{self, LoadedConfig};
 use crate::index::Shares;
 use crate::runtime;
 use crate::server::{Server, ServerLimits};
+use crate::shell::dispatch;
 use crate::shell::repl::run_repl;
 use crate::shell::script::run_script;
 use crate::shell::session::{OutputMode, Session};
-use crate::shell::dispatch;
 
 /// How often a serving peer looks for new or changed files in its shares.
 const RESCAN_INTERVAL: Duration = Duration::from_secs(30);
@@ -43,12 +43,19 @@ pub struct Cli {
     #[arg(long)]
     pub keep_going: bool,
     /// A REPL command and its arguments, or serve / demo / completions
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "COMMAND")]
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "COMMAND"
+    )]
     pub command: Vec<String>,
 }
 
 #[derive(Parser, Debug)]
-#[command(name = "p2p serve", about = "Share and serve, with no prompt, until SIGINT/SIGTERM")]
+#[command(
+    name = "p2p serve",
+    about = "Share and serve, with no prompt, until SIGINT/SIGTERM"
+)]
 struct ServeCli {
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -84,7 +91,9 @@ pub fn run() -> i32 {
             let Some(mut session) = open_session(cli.config.as_deref(), cli.json) else {
                 return 2;
             };
-            dispatch::execute(&mut session, &cli.command).status.exit_code()
+            dispatch::execute(&mut session, &cli.command)
+                .status
+                .exit_code()
         }
         None => {
             let Some(mut session) = open_session(cli.config.as_deref(), cli.json) else {
@@ -248,7 +257,8 @@ pub fn completion_command() -> clap::Command {
     // The trailing COMMAND argument is replaced by real sub-commands here.
     root = root.mut_arg("command", |a| a.hide(true));
     root = root.subcommand(clap::Command::new("serve").about("Share and serve, with no prompt"));
-    root = root.subcommand(clap::Command::new("demo").about("A throw-away local network of 3 peers"));
+    root =
+        root.subcommand(clap::Command::new("demo").about("A throw-away local network of 3 peers"));
     root = root.subcommand(
         clap::Command::new("completions")
             .about("Print a shell completion script")

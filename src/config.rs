@@ -28,7 +28,7 @@ pub enum ConfigError {
     },
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
     pub node: NodeSettings,
@@ -84,19 +84,6 @@ pub struct ServerSettings {
 #[serde(deny_unknown_fields, default)]
 pub struct PluginSettings {
     pub dirs: Vec<PathBuf>,
-}
-
-impl Default for Settings {
-    fn default() -> Settings {
-        Settings {
-            node: NodeSettings::default(),
-            share: ShareSettings::default(),
-            download: DownloadSettings::default(),
-            peers: PeerSettings::default(),
-            server: ServerSettings::default(),
-            plugins: PluginSettings::default(),
-        }
-    }
 }
 
 impl Default for NodeSettings {
@@ -218,10 +205,12 @@ pub fn load(explicit: Option<&Path>) -> Result<LoadedConfig, ConfigError> {
         None => absolute(Path::new(".")),
     };
     settings.resolve_paths(&base);
-    settings.validate().map_err(|message| ConfigError::Invalid {
-        file: file_label,
-        message,
-    })?;
+    settings
+        .validate()
+        .map_err(|message| ConfigError::Invalid {
+            file: file_label,
+            message,
+        })?;
     Ok(LoadedConfig {
         settings,
         file: file.map(|f| absolute(&f)),
@@ -329,7 +318,11 @@ mod tests {
     fn relative_paths_follow_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("p2p.conf");
-        std::fs::write(&path, "[share]\ndirs = [\"./a\"]\n[download]\ndir = \"dl\"\n").unwrap();
+        std::fs::write(
+            &path,
+            "[share]\ndirs = [\"./a\"]\n[download]\ndir = \"dl\"\n",
+        )
+        .unwrap();
         let loaded = load(Some(&path)).unwrap();
         let base = absolute(dir.path());
         assert_eq!(loaded.settings.share.dirs, vec![base.join("a")]);

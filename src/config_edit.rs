@@ -30,8 +30,8 @@ pub fn remove_from_list(
 }
 
 fn edit_list(file: &Path, section: &str, key: &str, edit: impl FnOnce(&mut Array)) -> Result<()> {
-    let text = std::fs::read_to_string(file)
-        .with_context(|| format!("cannot read {}", file.display()))?;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     let mut doc: DocumentMut = text
         .parse()
         .with_context(|| format!("cannot parse {}", file.display()))?;
@@ -72,7 +72,8 @@ mod tests {
     fn comments_and_order_survive() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("p2p.conf");
-        let text = "# my peers\n[node]\nname = \"a\" # me\n\n[peers]\naddrs = [\"10.0.0.1\"] # lan\n";
+        let text =
+            "# my peers\n[node]\nname = \"a\" # me\n\n[peers]\naddrs = [\"10.0.0.1\"] # lan\n";
         std::fs::write(&file, text).unwrap();
         add_to_list(&file, "peers", "addrs", "10.0.0.2:12001").unwrap();
         add_to_list(&file, "share", "dirs", "/srv").unwrap();

@@ -15,7 +15,11 @@ use crate::protocol::DEFAULT_PORT;
 use crate::runtime;
 use crate::server::{Server, ServerLimits};
 
-const PEERS: [(&str, &str); 3] = [("alice", "127.0.0.2"), ("bob", "127.0.0.3"), ("carol", "127.0.0.4")];
+const PEERS: [(&str, &str); 3] = [
+    ("alice", "127.0.0.2"),
+    ("bob", "127.0.0.3"),
+    ("carol", "127.0.0.4"),
+];
 
 /// Deterministic pseudo-random bytes (xorshift), so sample files have fixed hashes.
 fn sample_bytes(seed: u64, len: usize) -> Vec<u8> {
@@ -48,10 +52,19 @@ fn make_samples(root: &Path) -> Result<()> {
     }
     write(&root.join("alice/docs/report-2026.pdf"), &report)?;
     write(&root.join("bob/report-2026.pdf"), &report)?;
-    write(&root.join("bob/photos/beach.jpg"), &sample_bytes(2, 1024 * 1024))?;
-    write(&root.join("carol/music/song.ogg"), &sample_bytes(3, 5 * 1024 * 1024 + 17))?;
+    write(
+        &root.join("bob/photos/beach.jpg"),
+        &sample_bytes(2, 1024 * 1024),
+    )?;
+    write(
+        &root.join("carol/music/song.ogg"),
+        &sample_bytes(3, 5 * 1024 * 1024 + 17),
+    )?;
     write(&root.join("alice/notes.md"), b"# alice's notes\n")?;
-    write(&root.join("carol/notes.md"), b"# carol's notes, not alice's\n")?;
+    write(
+        &root.join("carol/notes.md"),
+        b"# carol's notes, not alice's\n",
+    )?;
     write(&root.join("carol/empty.dat"), b"")?;
     Ok(())
 }
@@ -116,7 +129,10 @@ fn run_demo(cli: &Cli) -> Result<i32> {
     for (name, addr) in &addrs {
         eprintln!("  {name:<6} {addr}  {}", root.join(name).display());
     }
-    eprintln!("Downloads land in {}. All of it is removed when you quit.", root.join("downloads").display());
+    eprintln!(
+        "Downloads land in {}. All of it is removed when you quit.",
+        root.join("downloads").display()
+    );
     eprintln!("Try: peers · search '*' · get 1 · get notes.md · transfers · help");
 
     let Some(mut session) = open_session(Some(&config_path), cli.json) else {

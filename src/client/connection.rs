@@ -87,15 +87,25 @@ pub async fn connect(peer: &PeerAddr, io_timeout: Duration) -> Result<Link, Clie
         peer: peer.clone(),
         source,
     };
-    with_timeout(peer, "preamble", CONNECT_TIMEOUT, stream.write_all(&PREAMBLE))
-        .await?
-        .map_err(&mut conn_io)?;
+    with_timeout(
+        peer,
+        "preamble",
+        CONNECT_TIMEOUT,
+        stream.write_all(&PREAMBLE),
+    )
+    .await?
+    .map_err(&mut conn_io)?;
     let mut answer = [0u8; PREAMBLE.len()];
     let mut got = 0;
     while got < answer.len() {
-        let n = with_timeout(peer, "preamble", CONNECT_TIMEOUT, stream.read(&mut answer[got..]))
-            .await?
-            .map_err(&mut conn_io)?;
+        let n = with_timeout(
+            peer,
+            "preamble",
+            CONNECT_TIMEOUT,
+            stream.read(&mut answer[got..]),
+        )
+        .await?
+        .map_err(&mut conn_io)?;
         if n == 0 {
             break;
         }
@@ -158,13 +168,21 @@ impl Connection {
     pub async fn send(&mut self, request: &Request) -> Result<(), ClientError> {
         let mut out = Vec::with_capacity(128);
         frame::encode(FrameType::Request, &request.to_body(), &mut out);
-        with_timeout(&self.peer, "send", self.io_timeout, self.stream.write_all(&out))
-            .await?
-            .map_err(|e| self.io_error(e))
+        with_timeout(
+            &self.peer,
+            "send",
+            self.io_timeout,
+            self.stream.write_all(&out),
+        )
+        .await?
+        .map_err(|e| self.io_error(e))
     }
 
     /// Sends a request and waits for its answer.
-    pub async fn request<T: DeserializeOwned>(&mut self, request: &Request) -> Result<T, ClientError> {
+    pub async fn request<T: DeserializeOwned>(
+        &mut self,
+        request: &Request,
+    ) -> Result<T, ClientError> {
         self.send(request).await?;
         self.recv_answer().await
     }
@@ -181,9 +199,14 @@ impl Connection {
             self.buf.resize(grown.max(self.end + 1), 0);
         }
         let end = self.end;
-        let n = with_timeout(&self.peer, "read", self.io_timeout, self.stream.read(&mut self.buf[end..]))
-            .await?
-            .map_err(|e| self.io_error(e))?;
+        let n = with_timeout(
+            &self.peer,
+            "read",
+            self.io_timeout,
+            self.stream.read(&mut self.buf[end..]),
+        )
+        .await?
+        .map_err(|e| self.io_error(e))?;
         if n == 0 {
             return Err(ClientError::Closed {
                 peer: self.peer.clone(),
@@ -230,9 +253,14 @@ impl Connection {
             dest.resize(len, 0);
             let mut got = have;
             while got < len {
-                let n = with_timeout(&self.peer, "read", self.io_timeout, self.stream.read(&mut dest[got..]))
-                    .await?
-                    .map_err(|e| self.io_error(e))?;
+                let n = with_timeout(
+                    &self.peer,
+                    "read",
+                    self.io_timeout,
+                    self.stream.read(&mut dest[got..]),
+                )
+                .await?
+                .map_err(|e| self.io_error(e))?;
                 if n == 0 {
                     return Err(ClientError::Closed {
                         peer: self.peer.clone(),
@@ -276,7 +304,9 @@ impl Connection {
             _ => {
                 let error = self.decode_answer::<serde_json::Value>(dest);
                 dest.clear();
-                Err(error.err().unwrap_or_else(|| self.protocol_error("expected data, got an answer")))
+                Err(error
+                    .err()
+                    .unwrap_or_else(|| self.protocol_error("expected data, got an answer")))
             }
         }
     }

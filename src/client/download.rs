@@ -251,7 +251,7 @@ impl Landed {
     /// Continues an existing `.part`: its bytes are hashed again (the final check covers
     /// them too), unless it is longer than the file can be.
     fn resume(part: &PartFile, size: Option<u64>) -> Result<Landed, LandingError> {
-        let mut len = part.len()?;
+        let mut len = part.byte_len()?;
         if size.is_none_or(|s| len > s) {
             part.truncate(0)?;
             len = 0;

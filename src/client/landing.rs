@@ -68,7 +68,7 @@ impl PartFile {
         Ok(PartFile { path, file })
     }
 
-    pub fn len(&self) -> Result<u64, LandingError> {
+    pub fn byte_len(&self) -> Result<u64, LandingError> {
         Ok(self.file.metadata().map_err(disk(&self.path))?.len())
     }
 

@@ -7,9 +7,9 @@
 //! final file name before the whole file's SHA-256 matches.
 
 mod connection;
-pub mod landing;
 pub mod download;
 mod error;
+pub mod landing;
 mod legacy;
 mod peer;
 mod probe;

@@ -96,7 +96,17 @@ mod tests {
         );
         assert_eq!(PeerAddr::parse("[::1]:9").unwrap().to_string(), "[::1]:9");
         assert_eq!(PeerAddr::parse("::1").unwrap().port(), 12000);
-        for bad in ["", "a:b", "a:0", "a:70000", "a b", ":5", "[::1]x", "not:a:port:x", "a;b"] {
+        for bad in [
+            "",
+            "a:b",
+            "a:0",
+            "a:70000",
+            "a b",
+            ":5",
+            "[::1]x",
+            "not:a:port:x",
+            "a;b",
+        ] {
             assert!(PeerAddr::parse(bad).is_err(), "{bad}");
         }
     }

@@ -11,9 +11,15 @@ use crate::runtime;
 /// What one peer answered to a search.
 #[derive(Debug)]
 pub enum PeerSearch {
-    Hits { hits: Vec<SearchHit>, truncated: bool },
+    Hits {
+        hits: Vec<SearchHit>,
+        truncated: bool,
+    },
     /// A seed peer, asked for the exact name: the hash it gave, if any.
-    Legacy { name: String, hash: Option<String> },
+    Legacy {
+        name: String,
+        hash: Option<String>,
+    },
     Failed(ClientError),
 }
 

@@ -46,7 +46,11 @@ impl Command for Files {
                 vec![
                     f.rel.clone(),
                     human_bytes(f.size()),
-                    if terminal { format!("{}…", &hash[..16]) } else { hash },
+                    if terminal {
+                        format!("{}…", &hash[..16])
+                    } else {
+                        hash
+                    },
                 ]
             })
             .collect();

@@ -8,7 +8,10 @@ use clap::Args;
 use serde_json::json;
 
 use super::{from_matches, human_bytes, Command, CommandError, CommandResult, Output};
-use crate::client::{download, info_all, ping_all, search_all, DownloadPlan, PeerAddr, PeerKind, PeerSearch, Source, Target};
+use crate::client::{
+    download, info_all, ping_all, search_all, DownloadPlan, PeerAddr, PeerKind, PeerSearch, Source,
+    Target,
+};
 use crate::protocol::hash::ContentHash;
 use crate::shell::session::{SearchRow, Session, TransferRecord};
 
@@ -90,7 +93,9 @@ impl Command for Get {
         let done = match result {
             Ok(done) => done,
             Err(e) => {
-                session.transfers.push(record(Err(e.to_string()), 0, 0, Vec::new()));
+                session
+                    .transfers
+                    .push(record(Err(e.to_string()), 0, 0, Vec::new()));
                 return Err(CommandError::Failed(e.into()));
             }
         };
@@ -107,7 +112,11 @@ impl Command for Get {
         let secs = done.elapsed.as_secs_f64().max(1e-6);
         let mb_per_s = done.fetched as f64 / secs / 1e6;
         let line = if done.already_present {
-            format!("already here: {} ({}), sha256 verified", done.path.display(), human_bytes(done.size))
+            format!(
+                "already here: {} ({}), sha256 verified",
+                done.path.display(),
+                human_bytes(done.size)
+            )
         } else {
             format!(
                 "saved {} ({}) from {} in {:.2} s ({:.0} MB/s), sha256 verified",
@@ -191,12 +200,19 @@ fn from_rows(row: &SearchRow, rows: &[SearchRow]) -> Result<Chosen, CommandError
     Ok(Chosen {
         hash,
         name: Some(row.name.clone()),
-        size: rows.iter().filter(|r| r.hash == row.hash).find_map(|r| r.size),
+        size: rows
+            .iter()
+            .filter(|r| r.hash == row.hash)
+            .find_map(|r| r.size),
         sources,
     })
 }
 
-fn by_hash(session: &mut Session, hash: ContentHash, name: Option<String>) -> Result<Chosen, CommandError> {
+fn by_hash(
+    session: &mut Session,
+    hash: ContentHash,
+    name: Option<String>,
+) -> Result<Chosen, CommandError> {
     let answers = session.run(info_all(&session.peers, hash))?;
     let mut sources = Vec::new();
     let mut size = None;
@@ -213,7 +229,11 @@ fn by_hash(session: &mut Session, hash: ContentHash, name: Option<String>) -> Re
     }
     // Seed peers can only be sources for a hash an earlier search found on them.
     if let Some(last) = &session.last_search {
-        for row in last.rows.iter().filter(|r| r.legacy && r.hash == hash.to_string()) {
+        for row in last
+            .rows
+            .iter()
+            .filter(|r| r.legacy && r.hash == hash.to_string())
+        {
             if !sources.iter().any(|s| s.peer == row.peer) {
                 sources.push(Source {
                     peer: row.peer.clone(),
@@ -238,25 +258,37 @@ fn by_name(session: &mut Session, name: &str) -> Result<Chosen, CommandError> {
     let mut rows: Vec<SearchRow> = session
         .last_search
         .as_ref()
-        .map(|last| last.rows.iter().filter(|r| r.name == name).cloned().collect())
+        .map(|last| {
+            last.rows
+                .iter()
+                .filter(|r| r.name == name)
+                .cloned()
+                .collect()
+        })
         .unwrap_or_default();
     if rows.is_empty() {
         let outcomes = session.run(search_all(&session.peers, name))?;
         for outcome in outcomes {
             match outcome.result {
                 PeerSearch::Hits { hits, .. } => {
-                    rows.extend(hits.into_iter().filter(|h| h.name == name).map(|h| SearchRow {
-                        row: 0,
-                        peer: outcome.peer.clone(),
-                        name: h.name,
-                        path: h.path,
-                        size: Some(h.size),
-                        hash: h.sha256.to_string(),
-                        modified: Some(h.modified),
-                        legacy: false,
-                    }));
+                    rows.extend(
+                        hits.into_iter()
+                            .filter(|h| h.name == name)
+                            .map(|h| SearchRow {
+                                row: 0,
+                                peer: outcome.peer.clone(),
+                                name: h.name,
+                                path: h.path,
+                                size: Some(h.size),
+                                hash: h.sha256.to_string(),
+                                modified: Some(h.modified),
+                                legacy: false,
+                            }),
+                    );
                 }
-                PeerSearch::Legacy { hash: Some(hash), .. } => rows.push(SearchRow {
+                PeerSearch::Legacy {
+                    hash: Some(hash), ..
+                } => rows.push(SearchRow {
                     row: 0,
                     peer: outcome.peer.clone(),
                     name: name.to_string(),
@@ -274,7 +306,9 @@ fn by_name(session: &mut Session, name: &str) -> Result<Chosen, CommandError> {
     hashes.sort_unstable();
     hashes.dedup();
     match hashes.as_slice() {
-        [] => Err(CommandError::Failed(anyhow!("no peer has a file named {name:?}"))),
+        [] => Err(CommandError::Failed(anyhow!(
+            "no peer has a file named {name:?}"
+        ))),
         [_] => from_rows(&rows[0], &rows),
         many => Err(CommandError::Failed(anyhow!(
             "{name:?} names {} different files; get one by its sha256: {}",
@@ -286,7 +320,10 @@ fn by_name(session: &mut Session, name: &str) -> Result<Chosen, CommandError> {
 
 /// The peers `--from` allows, or `None` when it was not given. A value is a peer's
 /// address, or the name it answers `ping` with.
-fn resolve_from(session: &mut Session, from: &[String]) -> Result<Option<Vec<PeerAddr>>, CommandError> {
+fn resolve_from(
+    session: &mut Session,
+    from: &[String],
+) -> Result<Option<Vec<PeerAddr>>, CommandError> {
     if from.is_empty() {
         return Ok(None);
     }
@@ -325,7 +362,11 @@ fn expand_home(path: PathBuf) -> PathBuf {
 }
 
 /// What you download you share: list the new file without hashing it again.
-fn share_download(session: &mut Session, path: &std::path::Path, hash: ContentHash) -> Result<(), CommandError> {
+fn share_download(
+    session: &mut Session,
+    path: &std::path::Path,
+    hash: ContentHash,
+) -> Result<(), CommandError> {
     if !session.settings.download.share {
         return Ok(());
     }

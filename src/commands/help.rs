@@ -31,7 +31,8 @@ impl Command for Help {
     }
 
     fn args(&self) -> clap::Command {
-        HelpArgs::augment_args(clap::Command::new("help")).about("List commands, or explain COMMAND")
+        HelpArgs::augment_args(clap::Command::new("help"))
+            .about("List commands, or explain COMMAND")
     }
 
     fn run(&self, session: &mut Session, matches: clap::ArgMatches) -> CommandResult {
@@ -43,7 +44,11 @@ impl Command for Help {
                 .commands()
                 .map(|c| vec![c.name().to_string(), c.summary().to_string()])
                 .collect();
-            rows.extend(plugins.iter().map(|p| vec![p.clone(), "(plugin)".to_string()]));
+            rows.extend(
+                plugins
+                    .iter()
+                    .map(|p| vec![p.clone(), "(plugin)".to_string()]),
+            );
             let commands: Vec<_> = rows
                 .iter()
                 .map(|r| json!({ "name": r[0], "summary": r[1] }))

@@ -36,7 +36,11 @@ impl Command for Peers {
     }
 
     fn examples(&self) -> &'static [&'static str] {
-        &["peers", "peers add 192.168.1.20", "peers remove 127.0.0.1:12001"]
+        &[
+            "peers",
+            "peers add 192.168.1.20",
+            "peers remove 127.0.0.1:12001",
+        ]
     }
 
     fn args(&self) -> clap::Command {
@@ -116,7 +120,10 @@ fn list(session: &mut Session) -> CommandResult {
     if rows.is_empty() {
         output = output.line("no peers yet: `peers add HOST[:PORT]` adds one");
     } else {
-        output = output.table(&["peer", "name", "status", "rtt ms", "files", "shared"], rows);
+        output = output.table(
+            &["peer", "name", "status", "rtt ms", "files", "shared"],
+            rows,
+        );
     }
     Ok(output)
 }
@@ -124,8 +131,10 @@ fn list(session: &mut Session) -> CommandResult {
 fn add(session: &mut Session, text: &str) -> CommandResult {
     let peer = PeerAddr::parse(text).map_err(|e| CommandError::Usage(e.to_string()))?;
     if session.peers.contains(&peer) {
-        return Ok(Output::new(json!({ "added": null, "peer": peer.to_string(), "saved": null }))
-            .line(format!("{peer} is already a peer")));
+        return Ok(
+            Output::new(json!({ "added": null, "peer": peer.to_string(), "saved": null }))
+                .line(format!("{peer} is already a peer")),
+        );
     }
     session.peers.push(peer.clone());
     let saved = match &session.config_file {
@@ -140,7 +149,10 @@ fn add(session: &mut Session, text: &str) -> CommandResult {
         Some(file) => format!("added {peer} (saved to {file})"),
         None => format!("added {peer} (for this session: no config file in use)"),
     };
-    Ok(Output::new(json!({ "added": peer.to_string(), "peer": peer.to_string(), "saved": saved })).line(note))
+    Ok(
+        Output::new(json!({ "added": peer.to_string(), "peer": peer.to_string(), "saved": saved }))
+            .line(note),
+    )
 }
 
 fn remove(session: &mut Session, text: &str) -> CommandResult {
@@ -169,6 +181,8 @@ fn remove(session: &mut Session, text: &str) -> CommandResult {
             saved = Some(list.display().to_string());
         }
     }
-    Ok(Output::new(json!({ "removed": peer.to_string(), "saved": saved }))
-        .line(format!("removed {peer}")))
+    Ok(
+        Output::new(json!({ "removed": peer.to_string(), "saved": saved }))
+            .line(format!("removed {peer}")),
+    )
 }

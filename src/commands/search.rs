@@ -28,7 +28,11 @@ impl Command for Search {
     }
 
     fn examples(&self) -> &'static [&'static str] {
-        &["search report", "search '*.pdf'", "search 'photo-20??-*.jpg'"]
+        &[
+            "search report",
+            "search '*.pdf'",
+            "search 'photo-20??-*.jpg'",
+        ]
     }
 
     fn args(&self) -> clap::Command {
@@ -70,7 +74,13 @@ impl Command for Search {
                         "results": hits.len(), "truncated": truncated,
                     }));
                     if hits.is_empty() {
-                        quiet_rows.push(vec![String::new(), peer.to_string(), "—".into(), String::new(), String::new()]);
+                        quiet_rows.push(vec![
+                            String::new(),
+                            peer.to_string(),
+                            "—".into(),
+                            String::new(),
+                            String::new(),
+                        ]);
                     }
                 }
                 PeerSearch::Legacy { name, hash } => {
@@ -117,7 +127,12 @@ impl Command for Search {
             }
         }
         // Rows by name, then in the order peers are listed; numbered as shown.
-        rows.sort_by(|(oa, a), (ob, b)| a.name.cmp(&b.name).then(oa.cmp(ob)).then(a.path.cmp(&b.path)));
+        rows.sort_by(|(oa, a), (ob, b)| {
+            a.name
+                .cmp(&b.name)
+                .then(oa.cmp(ob))
+                .then(a.path.cmp(&b.path))
+        });
         let rows: Vec<SearchRow> = rows
             .into_iter()
             .enumerate()
@@ -154,7 +169,8 @@ impl Command for Search {
                 })
             })
             .collect();
-        let mut output = Output::new(json!({ "query": query, "results": results, "peers": peer_entries }));
+        let mut output =
+            Output::new(json!({ "query": query, "results": results, "peers": peer_entries }));
         if session.peers.is_empty() {
             output = output.line("no peers to ask: `peers add HOST[:PORT]` adds one");
         } else {

@@ -40,7 +40,7 @@ impl Command for Share {
     fn run(&self, session: &mut Session, matches: clap::ArgMatches) -> CommandResult {
         let args: ShareArgs = from_matches(&matches)?;
         let Some(dir) = args.dir else {
-            return Ok(list(session)?);
+            return list(session);
         };
         let dir = std::fs::canonicalize(&dir)
             .ok()
@@ -73,10 +73,18 @@ pub fn list(session: &mut Session) -> Result<Output, CommandError> {
         .iter()
         .map(|s| {
             let total = s.files + s.unhashed;
-            let percent = if total == 0 { 100.0 } else { s.files as f64 * 100.0 / total as f64 };
+            let percent = if total == 0 {
+                100.0
+            } else {
+                s.files as f64 * 100.0 / total as f64
+            };
             vec![
                 s.root.display().to_string(),
-                if s.exists { s.files.to_string() } else { "missing".into() },
+                if s.exists {
+                    s.files.to_string()
+                } else {
+                    "missing".into()
+                },
                 human_bytes(s.bytes),
                 format!("{percent:.0}%"),
             ]
@@ -93,7 +101,8 @@ pub fn list(session: &mut Session) -> Result<Output, CommandError> {
             })
         })
         .collect();
-    Ok(Output::new(json!({ "shares": json_rows })).table(&["folder", "files", "bytes", "hashed"], rows))
+    Ok(Output::new(json!({ "shares": json_rows }))
+        .table(&["folder", "files", "bytes", "hashed"], rows))
 }
 
 // `unshare` and `rescan` reuse the table.

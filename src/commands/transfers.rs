@@ -61,7 +61,10 @@ impl Command for Transfers {
         Ok(if rows.is_empty() {
             output.line("no transfers yet this session")
         } else {
-            output.table(&["file", "sha256", "fetched", "rate", "sources", "outcome"], rows)
+            output.table(
+                &["file", "sha256", "fetched", "rate", "sources", "outcome"],
+                rows,
+            )
         })
     }
 }

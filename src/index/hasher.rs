@@ -28,7 +28,12 @@ fn for_each_window(
         // SAFETY: the map is read-only and dropped before the next window. A file
         // truncated by another process while mapped could fault; the index re-stats every
         // file after hashing and discards any whose size or mtime moved.
-        let map = unsafe { MmapOptions::new().offset(offset).len(len as usize).map(file)? };
+        let map = unsafe {
+            MmapOptions::new()
+                .offset(offset)
+                .len(len as usize)
+                .map(file)?
+        };
         let _ = map.advise(Advice::Sequential);
         visit(&map);
         offset += len;
@@ -59,7 +64,9 @@ pub fn hash_chunks(path: &Path, layout: Layout) -> io::Result<Vec<ContentHash>> 
     let mut out = Vec::with_capacity(layout.chunk_count() as usize);
     for index in 0..layout.chunk_count() {
         let mut hasher = Sha256::new();
-        for_each_window(&file, layout.chunk_range(index), |bytes| hasher.update(bytes))?;
+        for_each_window(&file, layout.chunk_range(index), |bytes| {
+            hasher.update(bytes)
+        })?;
         out.push(ContentHash::from_hasher(hasher));
     }
     Ok(out)

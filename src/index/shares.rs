@@ -64,7 +64,9 @@ pub struct Shares {
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding one of these locks leaves plain data behind; go on with it.
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Shares {
@@ -229,10 +231,11 @@ impl Shares {
         if !file.is_current() {
             return Err(IndexError::Changed(file.path.clone()));
         }
-        let hashes = hasher::hash_chunks(&file.path, layout).map_err(|source| IndexError::Read {
-            path: file.path.clone(),
-            source,
-        })?;
+        let hashes =
+            hasher::hash_chunks(&file.path, layout).map_err(|source| IndexError::Read {
+                path: file.path.clone(),
+                source,
+            })?;
         if !file.is_current() {
             return Err(IndexError::Changed(file.path.clone()));
         }

@@ -33,8 +33,8 @@ impl Layout {
     /// The layout a server uses for a file of `size` bytes, given the largest `info`
     /// answer it may send.
     pub fn for_size(size: u64, max_answer_bytes: usize) -> Layout {
-        let max_chunks = (max_answer_bytes.saturating_sub(INFO_OVERHEAD) / BYTES_PER_CHUNK_ENTRY)
-            .max(1) as u64;
+        let max_chunks =
+            (max_answer_bytes.saturating_sub(INFO_OVERHEAD) / BYTES_PER_CHUNK_ENTRY).max(1) as u64;
         let mut chunk_size = BASE_CHUNK_SIZE;
         while size.div_ceil(chunk_size) > max_chunks {
             chunk_size *= 2;
@@ -43,7 +43,11 @@ impl Layout {
     }
 
     /// The layout a peer claims in its `info` answer, checked for consistency.
-    pub fn from_claim(size: u64, chunk_size: u64, chunk_count: usize) -> Result<Layout, LayoutError> {
+    pub fn from_claim(
+        size: u64,
+        chunk_size: u64,
+        chunk_count: usize,
+    ) -> Result<Layout, LayoutError> {
         if chunk_size < BASE_CHUNK_SIZE || !chunk_size.is_power_of_two() {
             return Err(LayoutError::BadChunkSize(chunk_size));
         }

@@ -47,7 +47,8 @@ pub(crate) async fn serve(mut stream: TcpStream, message: &[u8], context: &Serve
                     return; // changed under us: stop rather than send another version
                 }
                 // SAFETY: read-only map of a range checked against the current length.
-                let Ok(map) = (unsafe { MmapOptions::new().offset(offset).len(count).map(&handle) })
+                let Ok(map) =
+                    (unsafe { MmapOptions::new().offset(offset).len(count).map(&handle) })
                 else {
                     return;
                 };

@@ -118,7 +118,10 @@ impl Server {
             loop {
                 match self.listener.accept().await {
                     Ok((stream, peer)) => {
-                        self.context.counters.connections.fetch_add(1, Ordering::Relaxed);
+                        self.context
+                            .counters
+                            .connections
+                            .fetch_add(1, Ordering::Relaxed);
                         let context = self.context.clone();
                         let slot = context.slots.take();
                         runtime::spawn(async move {

@@ -53,9 +53,7 @@ pub(crate) async fn answer(
 }
 
 fn search(context: &ServeContext, query: &str, limit: Option<u64>) -> Vec<u8> {
-    let limit = limit
-        .unwrap_or(DEFAULT_SEARCH_LIMIT)
-        .min(MAX_SEARCH_LIMIT) as usize;
+    let limit = limit.unwrap_or(DEFAULT_SEARCH_LIMIT).min(MAX_SEARCH_LIMIT) as usize;
     let (files, mut truncated) = context.shares.catalog().search(&Query::new(query), limit);
     let mut results: Vec<SearchHit> = files
         .iter()
@@ -82,7 +80,10 @@ fn search(context: &ServeContext, query: &str, limit: Option<u64>) -> Vec<u8> {
 }
 
 /// The first file with this content that is still what was hashed.
-fn current_file(context: &ServeContext, hash: &ContentHash) -> Result<Arc<SharedFile>, RemoteError> {
+fn current_file(
+    context: &ServeContext,
+    hash: &ContentHash,
+) -> Result<Arc<SharedFile>, RemoteError> {
     context
         .shares
         .catalog()
@@ -120,7 +121,10 @@ async fn read(
     if len > context.limits.max_read_bytes as u64 {
         let body = refuse(
             ErrorCode::TooLarge,
-            format!("len {len} is over the limit of {}", context.limits.max_read_bytes),
+            format!(
+                "len {len} is over the limit of {}",
+                context.limits.max_read_bytes
+            ),
         );
         return send_answer(stream, &body, io_limit).await;
     }
@@ -148,7 +152,12 @@ async fn read(
             return send_answer(stream, &body, io_limit).await;
         }
     };
-    send(stream, &frame::encode_header(FrameType::Data, count), io_limit).await?;
+    send(
+        stream,
+        &frame::encode_header(FrameType::Data, count),
+        io_limit,
+    )
+    .await?;
     send(stream, &map, io_limit).await?;
     context.counters.reads.fetch_add(1, Ordering::Relaxed);
     context

@@ -40,7 +40,9 @@ impl Drop for SlotGuard {
 
 fn try_take(counter: &Arc<AtomicUsize>, max: usize) -> Option<SlotGuard> {
     counter
-        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1))
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            (n < max).then_some(n + 1)
+        })
         .ok()
         .map(|_| SlotGuard(counter.clone()))
 }

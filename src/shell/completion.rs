@@ -73,7 +73,8 @@ impl ReplHelper {
                 })
                 .collect()
         };
-        let plain = |items: &[String]| pairs(items.iter().map(|i| (i.clone(), i.clone())).collect());
+        let plain =
+            |items: &[String]| pairs(items.iter().map(|i| (i.clone(), i.clone())).collect());
         let Some(command) = words.first() else {
             return Some(
                 plain(&self.commands)
@@ -112,7 +113,12 @@ impl ReplHelper {
 impl Completer for ReplHelper {
     type Candidate = Pair;
 
-    fn complete(&self, line: &str, pos: usize, ctx: &Context<'_>) -> rustyline::Result<(usize, Vec<Pair>)> {
+    fn complete(
+        &self,
+        line: &str,
+        pos: usize,
+        ctx: &Context<'_>,
+    ) -> rustyline::Result<(usize, Vec<Pair>)> {
         let before = &line[..pos];
         let start = before.rfind(char::is_whitespace).map_or(0, |i| i + 1);
         let current = &before[start..];

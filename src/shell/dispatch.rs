@@ -95,9 +95,11 @@ pub fn execute(session: &mut Session, words: &[String]) -> Outcome {
             let (status, code, message) = match error {
                 CommandError::Usage(m) => (Status::Usage, "usage", m),
                 CommandError::Failed(e) => (Status::Failed, "failed", format!("{e:#}")),
-                CommandError::Interrupted => {
-                    (Status::Interrupted, "interrupted", "interrupted".to_string())
-                }
+                CommandError::Interrupted => (
+                    Status::Interrupted,
+                    "interrupted",
+                    "interrupted".to_string(),
+                ),
                 CommandError::Exit(code, m) => (Status::Exit(code), "failed", m),
             };
             print_error(session.output, code, &message);
@@ -122,7 +124,9 @@ fn unknown_command(session: &Session, name: &str) -> String {
         .filter(|(d, _)| *d <= 2)
         .min();
     match nearest {
-        Some((_, n)) => format!("unknown command `{name}`; did you mean `{n}`? (`help` lists commands)"),
+        Some((_, n)) => {
+            format!("unknown command `{name}`; did you mean `{n}`? (`help` lists commands)")
+        }
         None => format!("unknown command `{name}` (`help` lists commands)"),
     }
 }

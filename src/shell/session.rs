@@ -157,10 +157,13 @@ impl Session {
     /// Runs a future to its end, or until Ctrl-C, whichever comes first.
     pub fn run<F: Future>(&self, future: F) -> Result<F::Output, Interrupted> {
         let interrupt = self.interrupt.clone();
-        runtime::block_on(futures_lite::future::or(async { Ok(future.await) }, async move {
-            interrupt.wait().await;
-            Err(Interrupted)
-        }))
+        runtime::block_on(futures_lite::future::or(
+            async { Ok(future.await) },
+            async move {
+                interrupt.wait().await;
+                Err(Interrupted)
+            },
+        ))
     }
 
     /// Finds a peer by address (`host[:port]`) among the known peers.

@@ -141,7 +141,9 @@ impl Peer {
             Ok(line) => line,
             Err(_) => {
                 let _ = child.kill();
-                let err = err_rx.recv_timeout(Duration::from_secs(5)).unwrap_or_default();
+                let err = err_rx
+                    .recv_timeout(Duration::from_secs(5))
+                    .unwrap_or_default();
                 panic!("peer did not start: {err}");
             }
         };
@@ -164,12 +166,18 @@ impl Peer {
     /// SIGTERM, then the exit status and everything the peer wrote to stderr.
     pub fn stop(mut self) -> (ExitStatus, String) {
         let mut child = self.child.take().unwrap();
-        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
         let status = wait_timeout(&mut child, Duration::from_secs(20)).unwrap_or_else(|| {
             let _ = child.kill();
             child.wait().unwrap()
         });
-        let err = self.stderr.recv_timeout(Duration::from_secs(5)).unwrap_or_default();
+        let err = self
+            .stderr
+            .recv_timeout(Duration::from_secs(5))
+            .unwrap_or_default();
         (status, err)
     }
 }
