@@ -171,6 +171,16 @@ pub async fn download(plan: DownloadPlan) -> Result<Downloaded, DownloadError> {
             Err(FetchError::Landing(e)) => return Err(e.into()),
         }
     }
+    // An empty file (or one already whole in the `.part`) needs no read: the peer whose
+    // `info` described it is its source.
+    if used.is_empty() && size.is_some_and(|s| landed.offset >= s) {
+        used.extend(
+            plan.sources
+                .iter()
+                .find(|s| s.legacy_hash.is_none())
+                .map(|s| s.peer.clone()),
+        );
+    }
     let total = size.unwrap_or(landed.offset);
     if landed.offset < total || (size.is_none() && used.is_empty()) {
         return Err(DownloadError::SourcesFailed {
