@@ -60,6 +60,8 @@ pub struct ShareSettings {
 pub struct DownloadSettings {
     pub dir: PathBuf,
     pub share: bool,
+    /// A source that sends nothing for this long is dropped from a download.
+    pub stall_timeout_s: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -111,6 +113,7 @@ impl Default for DownloadSettings {
         DownloadSettings {
             dir: PathBuf::from("./downloads"),
             share: true,
+            stall_timeout_s: 15,
         }
     }
 }
@@ -267,6 +270,9 @@ impl Settings {
         }
         if s.max_request_bytes < 64 {
             return Err("server.max_request_bytes must be at least 64".into());
+        }
+        if self.download.stall_timeout_s == 0 {
+            return Err("download.stall_timeout_s must be at least 1".into());
         }
         if s.max_read_bytes == 0 {
             return Err("server.max_read_bytes must be at least 1".into());

@@ -16,7 +16,7 @@ mod probe;
 mod search;
 
 pub use connection::{connect, Connection, Link};
-pub use download::{download, DownloadPlan, Downloaded, Source, Target};
+pub use download::{download, DownloadPlan, Downloaded, Progress, Source, Target};
 pub use error::ClientError;
 pub use peer::{BadPeerAddr, PeerAddr};
 pub use probe::{ping_all, PeerKind, PeerStatus};

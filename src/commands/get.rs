@@ -13,6 +13,7 @@ use crate::client::{
     Target,
 };
 use crate::protocol::hash::ContentHash;
+use crate::shell::progress::ProgressView;
 use crate::shell::session::{SearchRow, Session, TransferRecord};
 
 pub struct Get;
@@ -79,8 +80,14 @@ impl Command for Get {
             size: chosen.size,
             sources,
             target,
+            stall_timeout: std::time::Duration::from_secs(
+                session.settings.download.stall_timeout_s,
+            ),
         };
-        let result = session.run(download(plan))?;
+        let view = ProgressView::new(session.output);
+        let result = session.run(download(plan, &|event| view.show(event)));
+        view.finish();
+        let result = result?;
         let record = |outcome, bytes, elapsed_ms, sources: Vec<String>| TransferRecord {
             name: chosen.name.clone().unwrap_or_default(),
             hash: chosen.hash.to_string(),
@@ -99,7 +106,12 @@ impl Command for Get {
                 return Err(CommandError::Failed(e.into()));
             }
         };
-        let sources: Vec<String> = done.sources.iter().map(|p| p.to_string()).collect();
+        let sources: Vec<String> = done.sources.iter().map(|(p, _)| p.to_string()).collect();
+        let served: serde_json::Map<String, serde_json::Value> = done
+            .sources
+            .iter()
+            .map(|(p, bytes)| (p.to_string(), json!(bytes)))
+            .collect();
         let elapsed_ms = done.elapsed.as_millis() as u64;
         session.transfers.push(record(
             Ok(done.path.clone()),
@@ -111,6 +123,16 @@ impl Command for Get {
 
         let secs = done.elapsed.as_secs_f64().max(1e-6);
         let mb_per_s = done.fetched as f64 / secs / 1e6;
+        let mut notes = Vec::new();
+        if done.resumed > 0 {
+            notes.push(format!(
+                "resumed with {} already here",
+                human_bytes(done.resumed)
+            ));
+        }
+        for reason in &done.dropped {
+            notes.push(format!("dropped {reason}"));
+        }
         let line = if done.already_present {
             format!(
                 "already here: {} ({}), sha256 verified",
@@ -133,12 +155,15 @@ impl Command for Get {
             "size": done.size,
             "sha256": done.hash.to_string(),
             "fetched": done.fetched,
+            "resumed": done.resumed,
+            "served": served,
+            "dropped": done.dropped,
             "sources": sources,
             "already_present": done.already_present,
             "elapsed_ms": elapsed_ms,
             "mb_per_s": mb_per_s,
         }))
-        .line(line))
+        .line(line + &notes.iter().map(|n| format!("\n  {n}")).collect::<String>()))
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod completion;
 pub mod dispatch;
 pub mod interrupt;
+pub mod progress;
 pub mod render;
 pub mod repl;
 pub mod script;

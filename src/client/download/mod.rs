@@ -1,0 +1,258 @@
+//! Downloading one content hash: from every agreeing P2P/1 source at once in verified
+//! chunks ([`swarm`]), or from a seed peer as one whole-file stream ([`sequential`]).
+//!
+//! Whatever the path, the rule is the same: bytes land in a locked hidden `.part` beside
+//! the destination, and the file gets its final name only once the whole file's SHA-256
+//! equals the hash asked for. A failed or cancelled download keeps its `.part` (and the
+//! sidecar saying which chunks are verified) for the next `get` of the same hash.
+
+mod discover;
+mod resume;
+mod sequential;
+mod swarm;
+mod tracker;
+mod whole;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use thiserror::Error;
+
+use super::landing::{Destination, LandingError, PartFile};
+use super::PeerAddr;
+use crate::protocol::hash::ContentHash;
+use crate::protocol::name::sanitize;
+
+#[derive(Debug, Clone)]
+pub struct Source {
+    pub peer: PeerAddr,
+    /// A seed peer, and the hash string it gave for the file.
+    pub legacy_hash: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// The download folder: the file lands under its own (sanitized) name.
+    Folder(PathBuf),
+    /// `--to PATH`: an existing folder receives the file under its own name; anything
+    /// else is the file to write.
+    Path(PathBuf),
+}
+
+#[derive(Debug, Clone)]
+pub struct DownloadPlan {
+    pub hash: ContentHash,
+    /// The name to give the file if no peer's `info` does better.
+    pub name: Option<String>,
+    pub size: Option<u64>,
+    pub sources: Vec<Source>,
+    pub target: Target,
+    /// A source that sends nothing for this long is dropped.
+    pub stall_timeout: Duration,
+}
+
+/// Progress of a running download, as events (the shell draws a bar from them).
+#[derive(Debug, Clone)]
+pub enum Progress {
+    Started {
+        size: u64,
+        resumed: u64,
+        sources: usize,
+    },
+    Verified {
+        bytes: u64,
+    },
+    Dropped {
+        peer: String,
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Downloaded {
+    pub path: PathBuf,
+    pub hash: ContentHash,
+    pub size: u64,
+    /// Bytes that came over the network this time (less than `size` after a resume).
+    pub fetched: u64,
+    /// Bytes found verified in an earlier `.part`.
+    pub resumed: u64,
+    /// Each source used and the bytes it delivered.
+    pub sources: Vec<(PeerAddr, u64)>,
+    /// Sources dropped on the way, and why.
+    pub dropped: Vec<String>,
+    pub already_present: bool,
+    pub elapsed: Duration,
+}
+
+#[derive(Debug, Error)]
+pub enum DownloadError {
+    #[error("no peer has {0}")]
+    NoSource(ContentHash),
+    #[error("every source failed ({done} of {size} bytes kept for a later get): {reasons}")]
+    SourcesFailed {
+        done: u64,
+        size: u64,
+        reasons: String,
+    },
+    #[error("content from {peers} does not match sha256 {hash}; partial data discarded")]
+    Mismatch { hash: ContentHash, peers: String },
+    #[error(transparent)]
+    Landing(#[from] LandingError),
+}
+
+fn destination_for(target: &Target, name: String) -> Destination {
+    match target {
+        Target::Folder(dir) => Destination::Folder {
+            dir: dir.clone(),
+            name,
+        },
+        Target::Path(path) if path.is_dir() => Destination::Folder {
+            dir: path.clone(),
+            name,
+        },
+        Target::Path(path) => Destination::File(path.clone()),
+    }
+}
+
+fn peer_list<'a>(peers: impl Iterator<Item = &'a PeerAddr>) -> String {
+    peers.map(|p| p.to_string()).collect::<Vec<_>>().join(", ")
+}
+
+/// Runs one download to the end (or until the future is dropped: Ctrl-C).
+pub async fn download(
+    plan: DownloadPlan,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<Downloaded, DownloadError> {
+    let started = Instant::now();
+    if plan.sources.is_empty() {
+        return Err(DownloadError::NoSource(plan.hash));
+    }
+    let p2p: Vec<PeerAddr> = plan
+        .sources
+        .iter()
+        .filter(|s| s.legacy_hash.is_none())
+        .map(|s| s.peer.clone())
+        .collect();
+    let (agreed, mut reasons) = if p2p.is_empty() {
+        (None, Vec::new())
+    } else {
+        discover::discover(&p2p, plan.hash, plan.stall_timeout).await
+    };
+
+    let size = agreed.as_ref().map(|a| a.layout.size()).or(plan.size);
+    let raw_name = plan
+        .name
+        .clone()
+        .or_else(|| agreed.as_ref().map(|a| a.name.clone()))
+        .unwrap_or_default();
+    let destination = destination_for(&plan.target, sanitize(&raw_name, &plan.hash));
+    let finished = |path, size, fetched, resumed, sources, dropped, already_present| Downloaded {
+        path,
+        hash: plan.hash,
+        size,
+        fetched,
+        resumed,
+        sources,
+        dropped,
+        already_present,
+        elapsed: started.elapsed(),
+    };
+    if let Some(path) = destination.already_present(&plan.hash, size)? {
+        let on_disk = std::fs::metadata(&path).map_or(0, |m| m.len());
+        return Ok(finished(path, on_disk, 0, 0, Vec::new(), reasons, true));
+    }
+
+    if let Some(agreed) = agreed {
+        let part = PartFile::open(&destination.dir(), &plan.hash)?;
+        let layout = agreed.layout;
+        let outcome = match swarm::run(
+            plan.hash,
+            layout,
+            agreed.chunks,
+            agreed.sources,
+            &part,
+            progress,
+        )
+        .await
+        {
+            Ok(outcome) => outcome,
+            Err(swarm::SwarmError::Landing(e)) => return Err(e.into()),
+        };
+        reasons.extend(outcome.reasons.iter().cloned());
+        let used: Vec<(PeerAddr, u64)> = outcome.per_source.clone();
+        match outcome.whole {
+            Some(hash) if hash == plan.hash => {
+                resume::remove(&resume::sidecar_path(&part.path));
+                let path = part.finish(&destination)?;
+                let fetched = used.iter().map(|(_, b)| b).sum();
+                Ok(finished(
+                    path,
+                    layout.size(),
+                    fetched,
+                    outcome.resumed,
+                    used,
+                    reasons,
+                    false,
+                ))
+            }
+            Some(_) => {
+                resume::remove(&resume::sidecar_path(&part.path));
+                part.discard();
+                Err(DownloadError::Mismatch {
+                    hash: plan.hash,
+                    peers: peer_list(used.iter().map(|(p, _)| p)),
+                })
+            }
+            None => Err(DownloadError::SourcesFailed {
+                done: outcome.verified,
+                size: layout.size(),
+                reasons: reasons.join("; "),
+            }),
+        }
+    } else {
+        let legacy: Vec<&Source> = plan
+            .sources
+            .iter()
+            .filter(|s| s.legacy_hash.is_some())
+            .collect();
+        if legacy.is_empty() {
+            return Err(DownloadError::SourcesFailed {
+                done: 0,
+                size: size.unwrap_or(0),
+                reasons: reasons.join("; "),
+            });
+        }
+        let part = PartFile::open(&destination.dir(), &plan.hash)?;
+        for source in legacy {
+            let legacy_hash = source.legacy_hash.as_deref().unwrap_or_default();
+            match sequential::fetch_legacy(&source.peer, legacy_hash, &part, progress).await {
+                Ok((fetched, hash)) if hash == plan.hash => {
+                    let path = part.finish(&destination)?;
+                    // A seed peer names no size up front: it is what arrived.
+                    return Ok(finished(
+                        path,
+                        fetched,
+                        fetched,
+                        0,
+                        vec![(source.peer.clone(), fetched)],
+                        reasons,
+                        false,
+                    ));
+                }
+                Ok(_) => reasons.push(format!(
+                    "{}: sent content that does not match its hash",
+                    source.peer
+                )),
+                Err(sequential::SequentialError::Peer(e)) => reasons.push(e.to_string()),
+                Err(sequential::SequentialError::Landing(e)) => return Err(e.into()),
+            }
+        }
+        part.discard();
+        Err(DownloadError::SourcesFailed {
+            done: 0,
+            size: size.unwrap_or(0),
+            reasons: reasons.join("; "),
+        })
+    }
+}

@@ -1,0 +1,243 @@
+//! The one owner of a download's chunk states.
+//!
+//! Each chunk is exactly one of: needed, in flight (with the sources fetching it) or
+//! verified. Every transition is a named method; chunk indexes only come from the
+//! [`Layout`]. Near the end (nothing left that is needed), a chunk in flight may be
+//! handed to a second source, so that one slow source cannot hold the file hostage;
+//! whichever copy verifies first wins.
+
+use std::collections::BTreeSet;
+
+use crate::protocol::layout::Layout;
+
+pub type SourceId = usize;
+
+/// Most sources fetching one chunk at once (the first plus one in the endgame).
+const MAX_HOLDERS: usize = 2;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ChunkState {
+    Needed,
+    InFlight(Vec<SourceId>),
+    Verified,
+}
+
+/// What `complete` found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Completion {
+    /// This copy is the one that counts.
+    Fresh,
+    /// Another source's copy was verified first; this one changes nothing.
+    AlreadyDone,
+}
+
+#[derive(Debug)]
+pub struct ChunkTracker {
+    layout: Layout,
+    states: Vec<ChunkState>,
+    needed: BTreeSet<u64>,
+    verified: u64,
+    verified_bytes: u64,
+    /// First chunk not verified: everything before it is a verified prefix.
+    prefix: u64,
+    dropped: Vec<SourceId>,
+    aborted: bool,
+}
+
+impl ChunkTracker {
+    /// A tracker for `layout` where the chunks in `already` are verified (a resume).
+    pub fn new(layout: Layout, already: &[u64]) -> ChunkTracker {
+        let count = layout.chunk_count();
+        let mut tracker = ChunkTracker {
+            layout,
+            states: vec![ChunkState::Needed; count as usize],
+            needed: (0..count).collect(),
+            verified: 0,
+            verified_bytes: 0,
+            prefix: 0,
+            dropped: Vec::new(),
+            aborted: false,
+        };
+        for &index in already {
+            if index < count {
+                tracker.mark_verified(index);
+            }
+        }
+        tracker
+    }
+
+    fn mark_verified(&mut self, index: u64) {
+        if self.states[index as usize] == ChunkState::Verified {
+            return;
+        }
+        self.states[index as usize] = ChunkState::Verified;
+        self.needed.remove(&index);
+        self.verified += 1;
+        let range = self.layout.chunk_range(index);
+        self.verified_bytes += range.end - range.start;
+        while self.prefix < self.layout.chunk_count()
+            && self.states[self.prefix as usize] == ChunkState::Verified
+        {
+            self.prefix += 1;
+        }
+    }
+
+    /// The next chunk `source` should fetch: the lowest needed one, else (endgame) one
+    /// in flight with another source. `None` when there is nothing for it now.
+    pub fn next_for(&mut self, source: SourceId) -> Option<u64> {
+        if self.aborted || self.dropped.contains(&source) {
+            return None;
+        }
+        if let Some(index) = self.needed.pop_first() {
+            self.states[index as usize] = ChunkState::InFlight(vec![source]);
+            return Some(index);
+        }
+        let (index, holders) = self
+            .states
+            .iter_mut()
+            .enumerate()
+            .find_map(|(i, s)| match s {
+                ChunkState::InFlight(h) if h.len() < MAX_HOLDERS && !h.contains(&source) => {
+                    Some((i, h))
+                }
+                _ => None,
+            })?;
+        holders.push(source);
+        Some(index as u64)
+    }
+
+    /// A copy of chunk `index` matched its hash.
+    pub fn complete(&mut self, index: u64) -> Completion {
+        if self.states[index as usize] == ChunkState::Verified {
+            return Completion::AlreadyDone;
+        }
+        self.mark_verified(index);
+        Completion::Fresh
+    }
+
+    /// `source` no longer fetches chunk `index`; it is needed again if nobody else is.
+    pub fn release(&mut self, index: u64, source: SourceId) {
+        if let ChunkState::InFlight(holders) = &mut self.states[index as usize] {
+            holders.retain(|&h| h != source);
+            if holders.is_empty() {
+                self.states[index as usize] = ChunkState::Needed;
+                self.needed.insert(index);
+            }
+        }
+    }
+
+    /// Drops a source for the rest of this download: everything it held is re-queued.
+    pub fn drop_source(&mut self, source: SourceId) {
+        if !self.dropped.contains(&source) {
+            self.dropped.push(source);
+        }
+        let held: Vec<u64> = self
+            .states
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| matches!(s, ChunkState::InFlight(h) if h.contains(&source)))
+            .map(|(i, _)| i as u64)
+            .collect();
+        for index in held {
+            self.release(index, source);
+        }
+    }
+
+    /// Stops handing out work (a disk error): every source ends at its next turn.
+    pub fn abort(&mut self) {
+        self.aborted = true;
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.verified == self.layout.chunk_count()
+    }
+
+    /// Whether some chunk could still be handed out or is being fetched.
+    pub fn has_work(&self) -> bool {
+        !self.aborted && !self.is_done()
+    }
+
+    pub fn verified_bytes(&self) -> u64 {
+        self.verified_bytes
+    }
+
+    /// Bytes from offset 0 that are all verified.
+    pub fn verified_prefix_bytes(&self) -> u64 {
+        self.layout.chunk_range(self.prefix).start
+    }
+
+    /// Indexes of verified chunks (for the resume sidecar).
+    pub fn verified_chunks(&self) -> Vec<u64> {
+        self.states
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| **s == ChunkState::Verified)
+            .map(|(i, _)| i as u64)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: u64 = 1024 * 1024;
+
+    fn tracker(chunks: u64) -> ChunkTracker {
+        ChunkTracker::new(Layout::for_size(chunks * MIB, 1 << 20), &[])
+    }
+
+    #[test]
+    fn hands_out_lowest_first_then_duplicates_in_the_endgame() {
+        let mut t = tracker(3);
+        assert_eq!(t.next_for(0), Some(0));
+        assert_eq!(t.next_for(1), Some(1));
+        assert_eq!(t.next_for(0), Some(2));
+        // Nothing needed: source 1 may take a chunk source 0 holds, but not its own.
+        assert_eq!(t.next_for(1), Some(0));
+        assert_eq!(t.next_for(1), Some(2));
+        assert_eq!(t.next_for(1), None);
+        assert_eq!(t.complete(0), Completion::Fresh);
+        assert_eq!(t.complete(0), Completion::AlreadyDone);
+        assert_eq!(t.verified_prefix_bytes(), MIB);
+    }
+
+    #[test]
+    fn dropping_a_source_requeues_only_what_nobody_else_holds() {
+        let mut t = tracker(4);
+        for (source, want) in [(0, 0), (0, 1), (1, 2), (1, 3)] {
+            assert_eq!(t.next_for(source), Some(want));
+        }
+        t.drop_source(1);
+        assert_eq!(t.next_for(1), None, "a dropped source gets nothing");
+        assert_eq!(t.next_for(0), Some(2));
+        assert_eq!(t.next_for(0), Some(3));
+        for i in 0..4 {
+            assert_eq!(t.complete(i), Completion::Fresh);
+        }
+        assert!(t.is_done());
+        assert_eq!(t.verified_prefix_bytes(), 4 * MIB);
+    }
+
+    #[test]
+    fn resumed_chunks_are_not_fetched_again() {
+        let layout = Layout::for_size(3 * MIB + 5, 1 << 20);
+        let mut t = ChunkTracker::new(layout, &[0, 2, 99]);
+        assert_eq!(t.verified_bytes(), MIB + MIB);
+        assert_eq!(t.verified_prefix_bytes(), MIB);
+        assert_eq!(t.next_for(7), Some(1));
+        assert_eq!(t.next_for(7), Some(3));
+        t.complete(1);
+        t.complete(3);
+        assert!(t.is_done());
+        assert_eq!(t.verified_prefix_bytes(), 3 * MIB + 5);
+        assert_eq!(t.verified_chunks(), vec![0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn empty_files_are_done_at_once() {
+        let t = ChunkTracker::new(Layout::for_size(0, 1 << 20), &[]);
+        assert!(t.is_done());
+        assert!(!t.has_work());
+    }
+}
