@@ -273,3 +273,88 @@ pub fn client_conf(dir: &Path, peers: &[&str]) -> PathBuf {
     .write(&conf);
     conf
 }
+
+/// Any helper process that prints `listening on ADDR` first (the Python peers).
+pub struct Listening {
+    pub addr: String,
+    child: Option<Child>,
+    stderr: mpsc::Receiver<String>,
+}
+
+impl Listening {
+    pub fn spawn(mut command: Command) -> Listening {
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn helper peer");
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let stderr = child.stderr.take().unwrap();
+        let (err_tx, err_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = BufReader::new(stderr).read_to_string(&mut text);
+            let _ = err_tx.send(text);
+        });
+        let line = lines.next().and_then(Result::ok).unwrap_or_default();
+        let addr = line
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("helper peer said {line:?}"))
+            .to_string();
+        Listening {
+            addr,
+            child: Some(child),
+            stderr: err_rx,
+        }
+    }
+
+    /// The hostile P2P/1 peer of `tests/peers/hostile_peer.py` serving `file`.
+    pub fn hostile(file: &Path, host: &str, extra: &[&str]) -> Listening {
+        let mut command = Command::new("python3");
+        command
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/peers/hostile_peer.py"))
+            .arg("--file")
+            .arg(file)
+            .arg("--host")
+            .arg(host)
+            .args(extra);
+        Listening::spawn(command)
+    }
+
+    /// SIGTERM, then what it wrote to stderr.
+    pub fn stop(mut self) -> String {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status();
+            if wait_timeout(&mut child, Duration::from_secs(10)).is_none() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+        self.stderr
+            .recv_timeout(Duration::from_secs(5))
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Bytes a stopped peer reports having served (`served N bytes` on its stderr).
+pub fn served_bytes(stderr: &str) -> u64 {
+    stderr
+        .split("served ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no served count in {stderr:?}"))
+}

@@ -1,0 +1,258 @@
+//! The download engine against several real peers at once: work shared between them,
+//! liars dropped, stalls survived, and a killed client resuming where it stopped.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{random_file, run_p2p, served_bytes, sha256_file, Conf, Listening, Peer};
+
+const MIB: u64 = 1024 * 1024;
+const LIMIT: Duration = Duration::from_secs(180);
+
+/// A client config knowing `peers`, with a short stall timeout.
+fn client(dir: &Path, peers: &[&str], stall_s: u64) -> PathBuf {
+    let conf = dir.join("client.conf");
+    Conf {
+        name: "client".into(),
+        listen: "127.0.0.1:0".into(),
+        shares: vec![],
+        download: dir.join("downloads"),
+        peers: peers.iter().map(|p| p.to_string()).collect(),
+        extra: String::new(),
+    }
+    .write(&conf);
+    let text = std::fs::read_to_string(&conf).unwrap().replace(
+        "[download]\n",
+        &format!("[download]\nstall_timeout_s = {stall_s}\n"),
+    );
+    std::fs::write(&conf, text).unwrap();
+    conf
+}
+
+fn get_json(dir: &Path, conf: &Path, what: &str) -> (i32, serde_json::Value, String) {
+    let run = run_p2p(
+        dir,
+        &["--config", conf.to_str().unwrap(), "--json", "get", what],
+        "",
+        LIMIT,
+    );
+    let line = run.json_lines().pop().unwrap_or_default();
+    (run.code, line, run.stderr)
+}
+
+#[test]
+fn three_peers_each_serve_a_share_of_one_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let original = root.join("origin/big.bin");
+    random_file(&original, 128 * MIB, 11);
+    let want = sha256_file(&original);
+    let peers: Vec<Peer> = ["127.0.0.41", "127.0.0.42", "127.0.0.43"]
+        .iter()
+        .enumerate()
+        .map(|(i, ip)| {
+            let share = root.join(format!("share{i}"));
+            std::fs::create_dir_all(&share).unwrap();
+            std::fs::hard_link(&original, share.join("big.bin")).unwrap();
+            Peer::start(root, &format!("p{i}"), ip, &[share], "")
+        })
+        .collect();
+    let addrs: Vec<&str> = peers.iter().map(|p| p.addr.as_str()).collect();
+    let conf = client(root, &addrs, 10);
+    let (code, line, err) = get_json(root, &conf, &want);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(sha256_file(Path::new(line["path"].as_str().unwrap())), want);
+    assert_eq!(line["sources"].as_array().unwrap().len(), 3, "{line}");
+    // Observed from the peers' side: each sent a real share of the file.
+    for peer in peers {
+        let (_, stderr) = peer.stop();
+        let served = served_bytes(&stderr);
+        assert!(
+            served >= 8 * MIB,
+            "a peer served only {served} bytes: {line}"
+        );
+    }
+}
+
+#[test]
+fn liars_are_dropped_and_the_file_still_arrives_whole() {
+    for mode in ["corrupt-reads", "wrong-bytes", "false-chunks"] {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let original = root.join("origin/data.bin");
+        random_file(&original, 40 * MIB, 12);
+        let want = sha256_file(&original);
+        let honest: Vec<Peer> = ["127.0.0.44", "127.0.0.45"]
+            .iter()
+            .enumerate()
+            .map(|(i, ip)| {
+                let share = root.join(format!("share{i}"));
+                std::fs::create_dir_all(&share).unwrap();
+                std::fs::hard_link(&original, share.join("data.bin")).unwrap();
+                Peer::start(root, &format!("h{i}"), ip, &[share], "")
+            })
+            .collect();
+        // The liar is listed first, so it is never just left out by chance.
+        let liar = Listening::hostile(&original, "127.0.0.46", &["--mode", mode]);
+        let conf = client(root, &[&liar.addr, &honest[0].addr, &honest[1].addr], 10);
+        let (code, line, err) = get_json(root, &conf, &want);
+        assert_eq!(code, 0, "{mode}: {err}");
+        let path = PathBuf::from(line["path"].as_str().unwrap());
+        assert_eq!(sha256_file(&path), want, "{mode}");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            std::fs::read(&original).unwrap()
+        );
+        let dropped = line["dropped"].to_string();
+        assert!(
+            dropped.contains(&liar.addr),
+            "{mode}: the liar was not dropped: {line}"
+        );
+        // No partial file or sidecar is left once the file is whole.
+        let hidden: Vec<_> = std::fs::read_dir(root.join("downloads"))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+            .collect();
+        assert!(hidden.is_empty(), "{mode}: {hidden:?}");
+    }
+}
+
+#[test]
+fn a_stalled_source_is_dropped_after_the_stall_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let original = root.join("origin/s.bin");
+    random_file(&original, 24 * MIB, 13);
+    let want = sha256_file(&original);
+    let share = root.join("share");
+    std::fs::create_dir_all(&share).unwrap();
+    std::fs::hard_link(&original, share.join("s.bin")).unwrap();
+    let staller = Listening::hostile(
+        &original,
+        "127.0.0.47",
+        &["--mode", "stall-after", "--n", "2"],
+    );
+    let honest = Peer::start(root, "h", "127.0.0.48", &[share], "");
+    let conf = client(root, &[&staller.addr, &honest.addr], 2);
+    let started = Instant::now();
+    let (code, line, err) = get_json(root, &conf, &want);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(sha256_file(Path::new(line["path"].as_str().unwrap())), want);
+    assert!(
+        line["dropped"].to_string().contains(&staller.addr),
+        "{line}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(60));
+}
+
+#[test]
+fn every_source_gone_keeps_the_part_and_a_later_get_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let original = root.join("origin/c.bin");
+    random_file(&original, 24 * MIB, 14);
+    let want = sha256_file(&original);
+    let quitter = Listening::hostile(
+        &original,
+        "127.0.0.49",
+        &["--mode", "close-after", "--n", "6"],
+    );
+    let conf = client(root, &[&quitter.addr], 5);
+    let run = run_p2p(
+        root,
+        &["--config", conf.to_str().unwrap(), "get", &want],
+        "",
+        LIMIT,
+    );
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one clear line: {}", run.stderr);
+    assert!(
+        lines[0].starts_with("error: every source failed"),
+        "{}",
+        run.stderr
+    );
+    let part = root.join("downloads").join(format!(".p2p-{want}.part"));
+    assert!(part.exists(), "the .part is kept");
+    drop(quitter);
+
+    let share = root.join("share");
+    std::fs::create_dir_all(&share).unwrap();
+    std::fs::hard_link(&original, share.join("c.bin")).unwrap();
+    let honest = Peer::start(root, "later", "127.0.0.50", &[share], "");
+    let conf = client(root, &[&honest.addr], 5);
+    let (code, line, err) = get_json(root, &conf, &want);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(sha256_file(Path::new(line["path"].as_str().unwrap())), want);
+    // What arrived before the cut (the peer's close may reset some in flight) is kept.
+    let resumed = line["resumed"].as_u64().unwrap();
+    assert!(resumed >= MIB, "{line}");
+    assert_eq!(
+        line["fetched"].as_u64().unwrap() + resumed,
+        24 * MIB,
+        "{line}"
+    );
+    assert!(!part.exists());
+}
+
+#[test]
+fn a_client_killed_mid_download_resumes_the_next_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let size = 256 * MIB;
+    let original = root.join("origin/k.bin");
+    random_file(&original, size, 15);
+    let want = sha256_file(&original);
+    // A slow peer (about 100 MB/s at most), so the kill lands mid-transfer.
+    let slow = Listening::hostile(&original, "127.0.0.51", &["--delay-ms", "10"]);
+    let conf = client(root, &[&slow.addr], 10);
+    let mut child = Command::new(common::bin())
+        .args(["--config", conf.to_str().unwrap(), "--json", "get", &want])
+        .current_dir(root)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let sidecar = root
+        .join("downloads")
+        .join(format!(".p2p-{want}.part.state"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !sidecar.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "finished before it could be killed"
+    );
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let first_served = served_bytes(&slow.stop());
+    assert!(first_served < size, "the first attempt was cut short");
+
+    let share = root.join("share");
+    std::fs::create_dir_all(&share).unwrap();
+    std::fs::hard_link(&original, share.join("k.bin")).unwrap();
+    let peer = Peer::start(root, "after", "127.0.0.52", &[share], "");
+    let conf = client(root, &[&peer.addr], 10);
+    let (code, line, err) = get_json(root, &conf, &want);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(sha256_file(Path::new(line["path"].as_str().unwrap())), want);
+    let resumed = line["resumed"].as_u64().unwrap();
+    assert!(resumed > 0, "{line}");
+    let (_, stderr) = peer.stop();
+    let second_served = served_bytes(&stderr);
+    assert!(
+        second_served < size,
+        "served {second_served} of {size} the second time"
+    );
+    assert!(
+        second_served + resumed >= size,
+        "{second_served} + {resumed} < {size}"
+    );
+}
