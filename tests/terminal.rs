@@ -1,0 +1,224 @@
+//! The interactive REPL on a real terminal, driven through tmux (send-keys and
+//! capture-pane): completion, history, Ctrl-C and Ctrl-D, the progress bar, and a `get`
+//! cancelled then resumed. Skips with a reason when tmux is not installed.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{random_file, sha256_file, Conf, Listening, Peer};
+
+const MIB: u64 = 1024 * 1024;
+
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn available() -> bool {
+        Command::new("tmux")
+            .arg("-V")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    }
+
+    /// Starts `command` in a detached 160x40 session on a private tmux server.
+    fn start(tag: &str, cwd: &Path, env: &[(&str, &Path)], command: &str) -> Tmux {
+        let socket = format!("p2p-test-{}-{tag}", std::process::id());
+        let mut exports = String::new();
+        for (k, v) in env {
+            exports.push_str(&format!("export {k}='{}'; ", v.display()));
+        }
+        let status = Command::new("tmux")
+            .args(["-L", &socket, "new-session", "-d", "-x", "160", "-y", "40"])
+            .arg(format!(
+                "cd '{}' && {exports} {command}; echo EXITED=$?; sleep 30",
+                cwd.display()
+            ))
+            .status()
+            .unwrap();
+        assert!(status.success());
+        Tmux { socket }
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let status = Command::new("tmux")
+            .args(["-L", &self.socket, "send-keys"])
+            .args(keys)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket, "capture-pane", "-p", "-S", "-200"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Waits until the screen satisfies `test` (at most `limit`), returning it.
+    fn wait_for(&self, limit: Duration, what: &str, test: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let screen = self.screen();
+            if test(&screen) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "waited for {what}; screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The last non-empty line of the screen.
+    fn last_line(&self) -> String {
+        self.screen()
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or_default()
+            .to_string()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .status();
+    }
+}
+
+fn prompt_ready(screen: &str) -> bool {
+    screen
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .is_some_and(|l| l.trim_end() == "p2p>")
+}
+
+#[test]
+fn completion_history_and_the_keys_of_a_shell() {
+    if !Tmux::available() {
+        eprintln!("skipping: tmux is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let share = root.join("share");
+    random_file(&share.join("alpha.bin"), 1000, 1);
+    random_file(&share.join("beta.bin"), 2000, 2);
+    let peer = Peer::start(root, "tp", "127.0.0.55", std::slice::from_ref(&share), "");
+    let conf = root.join("client.conf");
+    Conf {
+        name: "me".into(),
+        listen: "127.0.0.55:0".into(),
+        shares: vec![],
+        download: root.join("downloads"),
+        peers: vec![peer.addr.clone()],
+        extra: String::new(),
+    }
+    .write(&conf);
+    let data = root.join("xdg-data");
+    std::fs::create_dir_all(root.join("tmpdir-for-completion")).unwrap();
+    let command = format!("{} --config '{}'", common::bin().display(), conf.display());
+    let env = [("XDG_DATA_HOME", data.as_path()), ("HOME", root)];
+
+    let term = Tmux::start("keys", root, &env, &command);
+    term.wait_for(Duration::from_secs(20), "the prompt", prompt_ready);
+    // A command name completes.
+    term.keys(&["sea", "Tab"]);
+    term.wait_for(Duration::from_secs(5), "search completed", |s| {
+        s.contains("p2p> search")
+    });
+    term.keys(&["alpha", "Enter"]);
+    term.wait_for(Duration::from_secs(10), "search results", |s| {
+        s.contains("alpha.bin") && prompt_ready(s)
+    });
+    // After a search, `get <Tab>` offers its rows.
+    term.keys(&["get ", "Tab", "Tab"]);
+    term.wait_for(Duration::from_secs(5), "row candidates", |s| {
+        s.contains("1  alpha.bin")
+    });
+    term.keys(&["C-u"]);
+    // A local path completes.
+    term.keys(&["C-c"]);
+    term.keys(&["share ./tmpdir-for", "Tab"]);
+    term.wait_for(Duration::from_secs(5), "path completed", |s| {
+        s.contains("share ./tmpdir-for-completion/")
+    });
+    // Ctrl-C clears the line and leaves a fresh prompt.
+    term.keys(&["C-c"]);
+    term.wait_for(Duration::from_secs(5), "a fresh prompt", prompt_ready);
+    // Ctrl-D at an empty prompt leaves with status 0.
+    term.keys(&["C-d"]);
+    term.wait_for(Duration::from_secs(10), "exit", |s| s.contains("EXITED=0"));
+    drop(term);
+
+    // History from the earlier run is there with the up arrow.
+    let term = Tmux::start("history", root, &env, &command);
+    term.wait_for(Duration::from_secs(20), "the prompt", prompt_ready);
+    term.keys(&["Up"]);
+    term.wait_for(Duration::from_secs(5), "history", |s| {
+        s.contains("p2p> search alpha")
+    });
+    term.keys(&["C-u", "quit", "Enter"]);
+    term.wait_for(Duration::from_secs(10), "exit", |s| s.contains("EXITED=0"));
+}
+
+#[test]
+fn ctrl_c_cancels_a_get_and_the_next_get_resumes() {
+    if !Tmux::available() {
+        eprintln!("skipping: tmux is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let original = root.join("origin/slow.bin");
+    random_file(&original, 200 * MIB, 3);
+    let want = sha256_file(&original);
+    let slow = Listening::hostile(&original, "127.0.0.56", &["--delay-ms", "25"]);
+    let conf = root.join("client.conf");
+    Conf {
+        name: "me".into(),
+        listen: "127.0.0.56:0".into(),
+        shares: vec![],
+        download: root.join("downloads"),
+        peers: vec![slow.addr.clone()],
+        extra: String::new(),
+    }
+    .write(&conf);
+    let command = format!("{} --config '{}'", common::bin().display(), conf.display());
+    let data = root.join("xdg-data");
+    let env = [("XDG_DATA_HOME", data.as_path()), ("HOME", root)];
+    let term = Tmux::start("cancel", root, &env, &command);
+    term.wait_for(Duration::from_secs(20), "the prompt", prompt_ready);
+    term.keys(&[&format!("get {want}"), "Enter"]);
+    // The progress bar shows bytes, rate and the sources in use.
+    term.wait_for(Duration::from_secs(20), "the progress bar", |s| {
+        s.contains("MiB/200.00 MiB") && s.contains("from 1 source")
+    });
+    term.keys(&["C-c"]);
+    let screen = term.wait_for(Duration::from_secs(10), "cancelled", |s| {
+        s.contains("error: interrupted") && prompt_ready(s)
+    });
+    assert!(!screen.contains("saved "), "{screen}");
+    let part = root.join("downloads").join(format!(".p2p-{want}.part"));
+    assert!(part.exists());
+    // The prompt still works, and the same get picks up where it stopped.
+    term.keys(&[&format!("get {want}"), "Enter"]);
+    let screen = term.wait_for(Duration::from_secs(60), "the resumed download", |s| {
+        s.contains("saved ") && prompt_ready(s)
+    });
+    assert!(screen.contains("resumed with"), "{screen}");
+    assert_eq!(sha256_file(&root.join("downloads/slow.bin")), want);
+    term.keys(&["quit", "Enter"]);
+    term.wait_for(Duration::from_secs(10), "exit", |s| s.contains("EXITED=0"));
+    let _ = term.last_line();
+}
