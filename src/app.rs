@@ -253,7 +253,9 @@ fn completions(args: &[String]) -> i32 {
 /// The whole command line as one clap tree (modes and every REPL command as
 /// sub-commands), for shell completion scripts.
 pub fn completion_command() -> clap::Command {
-    let mut root = Cli::command().args_conflicts_with_subcommands(true);
+    let mut root = Cli::command()
+        .args_conflicts_with_subcommands(true)
+        .disable_help_subcommand(true);
     // The trailing COMMAND argument is replaced by real sub-commands here.
     root = root.mut_arg("command", |a| a.hide(true));
     root = root.subcommand(clap::Command::new("serve").about("Share and serve, with no prompt"));
@@ -268,4 +270,15 @@ pub fn completion_command() -> clap::Command {
         root = root.subcommand(command.args().name(command.name()).about(command.summary()));
     }
     root
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_completion_tree_is_consistent() {
+        super::completion_command().debug_assert();
+        super::Cli::command().debug_assert();
+    }
 }

@@ -11,6 +11,7 @@ pub mod download;
 mod error;
 pub mod landing;
 mod legacy;
+pub mod manifest;
 mod peer;
 mod probe;
 mod search;

@@ -8,6 +8,7 @@ use clap::Args;
 use serde_json::json;
 
 use super::{from_matches, human_bytes, Command, CommandError, CommandResult, Output};
+use crate::client::manifest;
 use crate::client::{
     download, info_all, ping_all, search_all, DownloadPlan, PeerAddr, PeerKind, PeerSearch, Source,
     Target,
@@ -119,6 +120,11 @@ impl Command for Get {
             elapsed_ms,
             sources.clone(),
         ));
+        let download_dir = &session.settings.download.dir;
+        if !done.already_present && done.path.parent() == Some(download_dir.as_path()) {
+            // Bookkeeping for `verify`; the download itself already succeeded.
+            let _ = manifest::record(download_dir, &done.path, &done.hash, done.size);
+        }
         share_download(session, &done.path, done.hash)?;
 
         let secs = done.elapsed.as_secs_f64().max(1e-6);

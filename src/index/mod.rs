@@ -29,6 +29,10 @@ use thiserror::Error;
 /// File names that belong to a download in progress: never listed, never served.
 pub const PART_SUFFIX: &str = ".part";
 
+/// Files p2p keeps for itself beside shared ones (partial downloads, the download
+/// manifest): never listed, never served, even with `share.hidden`.
+pub const INTERNAL_PREFIX: &str = ".p2p-";
+
 #[derive(Debug, Error)]
 pub enum IndexError {
     #[error("cannot read {path}: {source}")]

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use walkdir::WalkDir;
 
 use super::cache::FileStamp;
-use super::PART_SUFFIX;
+use super::{INTERNAL_PREFIX, PART_SUFFIX};
 
 /// A regular file found under a root, not yet hashed.
 #[derive(Debug, Clone)]
@@ -20,10 +20,10 @@ pub struct FoundFile {
     pub stamp: FileStamp,
 }
 
-/// Whether a name is hidden from sharing whatever the settings: downloads in progress
-/// and their resume state.
-pub fn is_partial(name: &str) -> bool {
-    name.ends_with(PART_SUFFIX) || name.contains(".part.")
+/// Whether a name is hidden from sharing whatever the settings: downloads in progress,
+/// their resume state, and p2p's own bookkeeping (`.p2p-*`).
+pub fn is_internal(name: &str) -> bool {
+    name.ends_with(PART_SUFFIX) || name.contains(".part.") || name.starts_with(INTERNAL_PREFIX)
 }
 
 pub fn walk_root(root: &Path, follow_symlinks: bool, hidden: bool) -> Vec<FoundFile> {
@@ -43,7 +43,7 @@ pub fn walk_root(root: &Path, follow_symlinks: bool, hidden: bool) -> Vec<FoundF
             continue;
         }
         let name = entry.file_name().to_string_lossy().into_owned();
-        if is_partial(&name) {
+        if is_internal(&name) {
             continue;
         }
         let path = entry.path().to_path_buf();

@@ -26,7 +26,11 @@ pub fn run_script(session: &mut Session, mut input: impl BufRead, keep_going: bo
             continue;
         }
         let outcome = execute_line(session, line);
-        worst = worst.worst(outcome.status);
+        // In a script a plugin's own status counts as a failure (0/1/2 only).
+        worst = worst.worst(match outcome.status {
+            Status::Exit(_) => Status::Failed,
+            status => status,
+        });
         if outcome.quit || outcome.status == Status::Interrupted {
             break;
         }

@@ -1,0 +1,256 @@
+#compdef p2p
+
+autoload -U is-at-least
+
+_p2p() {
+    typeset -A opt_args
+    typeset -a _arguments_options
+    local ret=1
+
+    if is-at-least 5.2; then
+        _arguments_options=(-s -S -C)
+    else
+        _arguments_options=(-s -C)
+    fi
+
+    local context curcontext="$curcontext" state line
+    _arguments "${_arguments_options[@]}" : \
+'--config=[Config file (default\: ./p2p.conf, else the user'\''s config dir)]:FILE:_files' \
+'--json[Print every command'\''s result as one JSON object on one line]' \
+'--no-serve[Do not serve while the REPL runs]' \
+'--keep-going[In a script, go on after a failed command]' \
+'-h[Print help]' \
+'--help[Print help]' \
+'-V[Print version]' \
+'--version[Print version]' \
+'::command -- A REPL command and its arguments, or serve / demo / completions:_default' \
+":: :_p2p_commands" \
+"*::: :->p2p" \
+&& ret=0
+    case $state in
+    (p2p)
+        words=($line[2] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:p2p-command-$line[2]:"
+        case $line[2] in
+            (serve)
+_arguments "${_arguments_options[@]}" : \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(demo)
+_arguments "${_arguments_options[@]}" : \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(completions)
+_arguments "${_arguments_options[@]}" : \
+'-h[Print help]' \
+'--help[Print help]' \
+'::shell:(bash zsh fish)' \
+&& ret=0
+;;
+(peers)
+_arguments "${_arguments_options[@]}" : \
+'-h[Print help]' \
+'--help[Print help]' \
+":: :_p2p__subcmd__peers_commands" \
+"*::: :->peers" \
+&& ret=0
+
+    case $state in
+    (peers)
+        words=($line[1] "${words[@]}")
+        (( CURRENT += 1 ))
+        curcontext="${curcontext%:*:*}:p2p-peers-command-$line[1]:"
+        case $line[1] in
+            (add)
+_arguments "${_arguments_options[@]}" : \
+'-h[Print help]' \
+'--help[Print help]' \
+':addr:_default' \
+&& ret=0
+;;
+(remove)
+_arguments "${_arguments_options[@]}" : \
+'-h[Print help]' \
+'--help[Print help]' \
+':addr:_default' \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+;;
+(search)
+_arguments "${_arguments_options[@]}" : \
+'-h[Print help]' \
+'--help[Print help]' \
+'*::pattern -- Substring of the file name, or a glob with * and ? (case-insensitive):_default' \
+&& ret=0
+;;
+(get)
+_arguments "${_arguments_options[@]}" : \
+'*--from=[Only download from this peer (address or name); may be repeated]:PEER:_default' \
+'--to=[Folder to receive the file, or the file to write (never overwritten)]:PATH:_files' \
+'-h[Print help]' \
+'--help[Print help]' \
+':what -- Row number of the last search, a SHA-256, or an exact file name:_default' \
+&& ret=0
+;;
+(share)
+_arguments "${_arguments_options[@]}" : \
+'-h[Print help]' \
+'--help[Print help]' \
+'::dir -- A folder to share (saved to the config file):_files' \
+&& ret=0
+;;
+(unshare)
+_arguments "${_arguments_options[@]}" : \
+'-h[Print help]' \
+'--help[Print help]' \
+':dir -- A shared folder:_files' \
+&& ret=0
+;;
+(rescan)
+_arguments "${_arguments_options[@]}" : \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(files)
+_arguments "${_arguments_options[@]}" : \
+'-h[Print help]' \
+'--help[Print help]' \
+'::pattern -- Only files matching this (substring, or glob with * and ?):_default' \
+&& ret=0
+;;
+(transfers)
+_arguments "${_arguments_options[@]}" : \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+(help)
+_arguments "${_arguments_options[@]}" : \
+'-h[Print help]' \
+'--help[Print help]' \
+'::command -- The command to explain:_default' \
+&& ret=0
+;;
+(quit)
+_arguments "${_arguments_options[@]}" : \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
+        esac
+    ;;
+esac
+}
+
+(( $+functions[_p2p_commands] )) ||
+_p2p_commands() {
+    local commands; commands=(
+'serve:Share and serve, with no prompt' \
+'demo:A throw-away local network of 3 peers' \
+'completions:Print a shell completion script' \
+'peers:list peers (up/down, round trip, what they share); add or remove one' \
+'search:ask every peer for files matching a pattern (substring, or glob with * ?)' \
+'get:download row N of the last search, a SHA-256, or a file name; verified' \
+'share:list shared folders (files, bytes, % hashed), or share one more' \
+'unshare:stop sharing a folder' \
+'rescan:re-index the shared folders (only new or changed files are hashed)' \
+'files:list what this peer shares' \
+'transfers:downloads of this session\: done and failed, with rate and sources' \
+'help:list commands, or explain one' \
+'quit:leave (also \`exit\`, or Ctrl-D at an empty prompt)' \
+    )
+    _describe -t commands 'p2p commands' commands "$@"
+}
+(( $+functions[_p2p__subcmd__completions_commands] )) ||
+_p2p__subcmd__completions_commands() {
+    local commands; commands=()
+    _describe -t commands 'p2p completions commands' commands "$@"
+}
+(( $+functions[_p2p__subcmd__demo_commands] )) ||
+_p2p__subcmd__demo_commands() {
+    local commands; commands=()
+    _describe -t commands 'p2p demo commands' commands "$@"
+}
+(( $+functions[_p2p__subcmd__files_commands] )) ||
+_p2p__subcmd__files_commands() {
+    local commands; commands=()
+    _describe -t commands 'p2p files commands' commands "$@"
+}
+(( $+functions[_p2p__subcmd__get_commands] )) ||
+_p2p__subcmd__get_commands() {
+    local commands; commands=()
+    _describe -t commands 'p2p get commands' commands "$@"
+}
+(( $+functions[_p2p__subcmd__help_commands] )) ||
+_p2p__subcmd__help_commands() {
+    local commands; commands=()
+    _describe -t commands 'p2p help commands' commands "$@"
+}
+(( $+functions[_p2p__subcmd__peers_commands] )) ||
+_p2p__subcmd__peers_commands() {
+    local commands; commands=(
+'add:Add a peer (host or host\:port; port 12000 by default)' \
+'remove:Remove a peer' \
+    )
+    _describe -t commands 'p2p peers commands' commands "$@"
+}
+(( $+functions[_p2p__subcmd__peers__subcmd__add_commands] )) ||
+_p2p__subcmd__peers__subcmd__add_commands() {
+    local commands; commands=()
+    _describe -t commands 'p2p peers add commands' commands "$@"
+}
+(( $+functions[_p2p__subcmd__peers__subcmd__remove_commands] )) ||
+_p2p__subcmd__peers__subcmd__remove_commands() {
+    local commands; commands=()
+    _describe -t commands 'p2p peers remove commands' commands "$@"
+}
+(( $+functions[_p2p__subcmd__quit_commands] )) ||
+_p2p__subcmd__quit_commands() {
+    local commands; commands=()
+    _describe -t commands 'p2p quit commands' commands "$@"
+}
+(( $+functions[_p2p__subcmd__rescan_commands] )) ||
+_p2p__subcmd__rescan_commands() {
+    local commands; commands=()
+    _describe -t commands 'p2p rescan commands' commands "$@"
+}
+(( $+functions[_p2p__subcmd__search_commands] )) ||
+_p2p__subcmd__search_commands() {
+    local commands; commands=()
+    _describe -t commands 'p2p search commands' commands "$@"
+}
+(( $+functions[_p2p__subcmd__serve_commands] )) ||
+_p2p__subcmd__serve_commands() {
+    local commands; commands=()
+    _describe -t commands 'p2p serve commands' commands "$@"
+}
+(( $+functions[_p2p__subcmd__share_commands] )) ||
+_p2p__subcmd__share_commands() {
+    local commands; commands=()
+    _describe -t commands 'p2p share commands' commands "$@"
+}
+(( $+functions[_p2p__subcmd__transfers_commands] )) ||
+_p2p__subcmd__transfers_commands() {
+    local commands; commands=()
+    _describe -t commands 'p2p transfers commands' commands "$@"
+}
+(( $+functions[_p2p__subcmd__unshare_commands] )) ||
+_p2p__subcmd__unshare_commands() {
+    local commands; commands=()
+    _describe -t commands 'p2p unshare commands' commands "$@"
+}
+
+if [ "$funcstack[1]" = "_p2p" ]; then
+    _p2p "$@"
+else
+    compdef _p2p p2p
+fi
