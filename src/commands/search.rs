@@ -45,7 +45,9 @@ impl Command for Search {
     fn run(&self, session: &mut Session, matches: clap::ArgMatches) -> CommandResult {
         let args: SearchArgs = from_matches(&matches)?;
         let query = args.pattern.join(" ");
+        let started = std::time::Instant::now();
         let outcomes = session.run(search_all(&session.peers, &query))?;
+        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
 
         let mut rows = Vec::new();
         let mut peer_entries = Vec::new();
@@ -170,7 +172,9 @@ impl Command for Search {
             })
             .collect();
         let mut output =
-            Output::new(json!({ "query": query, "results": results, "peers": peer_entries }));
+            Output::new(json!({
+            "query": query, "results": results, "peers": peer_entries, "elapsed_ms": elapsed_ms,
+        }));
         if session.peers.is_empty() {
             output = output.line("no peers to ask: `peers add HOST[:PORT]` adds one");
         } else {
