@@ -31,21 +31,28 @@ def json_mode():
     return os.environ.get("P2P_JSON") == "1"
 
 
-def download_dir():
-    """The download folder of the config in use, resolved as p2p resolves it."""
-    if os.environ.get("P2P_DOWNLOAD__DIR"):
-        return os.path.abspath(os.environ["P2P_DOWNLOAD__DIR"])
+def config_path(section, key, default):
+    """A folder setting of the config in use, resolved as p2p resolves it: the
+    environment (P2P_SECTION__KEY) first, then the file, relative to the file's folder."""
+    env = os.environ.get("P2P_%s__%s" % (section.upper(), key.upper()))
+    if env:
+        return os.path.abspath(env)
     config = os.environ.get("P2P_CONFIG")
     base = os.getcwd()
-    folder = "./downloads"
+    folder = default
     if config:
         base = os.path.dirname(os.path.abspath(config))
         try:
             with open(config, "rb") as f:
-                folder = tomllib.load(f).get("download", {}).get("dir", folder)
+                folder = tomllib.load(f).get(section, {}).get(key, folder)
         except (OSError, tomllib.TOMLDecodeError) as e:
             fail("cannot read %s: %s" % (config, e))
     return os.path.normpath(os.path.join(base, folder))
+
+
+def state_dir():
+    """Where this peer keeps its state: the hash cache and the download manifest."""
+    return config_path("node", "state_dir", "./.p2p")
 
 
 def fail(message, status=1):

@@ -177,28 +177,20 @@ pub fn locate(explicit: Option<&Path>) -> Option<PathBuf> {
 /// Loads the settings from defaults, the located file and the environment.
 pub fn load(explicit: Option<&Path>) -> Result<LoadedConfig, ConfigError> {
     let file = locate(explicit);
-    let file_label = file
+    let label = file
         .as_ref()
         .map_or_else(|| "environment".to_string(), |f| f.display().to_string());
-    let mut builder = config::Config::builder();
-    if let Some(path) = &file {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Unreadable {
-            file: file_label.clone(),
-            source,
-        })?;
-        builder = builder.add_source(config::File::from_str(&text, config::FileFormat::Toml));
-    }
-    builder = builder.add_source(environment());
-    let invalid = |e: config::ConfigError| ConfigError::Invalid {
-        file: file_label.clone(),
-        message: one_line(&e.to_string()),
+    let text = match &file {
+        Some(path) => {
+            Some(
+                std::fs::read_to_string(path).map_err(|source| ConfigError::Unreadable {
+                    file: label.clone(),
+                    source,
+                })?,
+            )
+        }
+        None => None,
     };
-    let mut settings: Settings = builder
-        .build()
-        .map_err(invalid)?
-        .try_deserialize()
-        .map_err(invalid)?;
-
     let base = match &file {
         Some(path) => absolute(
             path.parent()
@@ -207,17 +199,43 @@ pub fn load(explicit: Option<&Path>) -> Result<LoadedConfig, ConfigError> {
         ),
         None => absolute(Path::new(".")),
     };
-    settings.resolve_paths(&base);
-    settings
-        .validate()
-        .map_err(|message| ConfigError::Invalid {
-            file: file_label,
-            message,
-        })?;
+    let settings = build(text.as_deref(), Some(environment()), &label, &base)?;
     Ok(LoadedConfig {
         settings,
         file: file.map(|f| absolute(&f)),
     })
+}
+
+/// Settings from the text of a config file alone (no environment), as `label` says
+/// where it came from and `base` resolves its relative paths. What fuzzing drives.
+pub fn parse_text(text: &str, label: &str, base: &Path) -> Result<Settings, ConfigError> {
+    build(Some(text), None, label, base)
+}
+
+fn build(
+    text: Option<&str>,
+    environment: Option<config::Environment>,
+    label: &str,
+    base: &Path,
+) -> Result<Settings, ConfigError> {
+    let mut builder = config::Config::builder();
+    if let Some(text) = text {
+        builder = builder.add_source(config::File::from_str(text, config::FileFormat::Toml));
+    }
+    if let Some(environment) = environment {
+        builder = builder.add_source(environment);
+    }
+    let invalid = |message: String| ConfigError::Invalid {
+        file: label.to_string(),
+        message,
+    };
+    let mut settings: Settings = builder
+        .build()
+        .and_then(|c| c.try_deserialize())
+        .map_err(|e| invalid(one_line(&e.to_string())))?;
+    settings.resolve_paths(base);
+    settings.validate().map_err(invalid)?;
+    Ok(settings)
 }
 
 /// `P2P_NODE__LISTEN=…` style variables. Only names with a `__` are settings: `P2P_BIN`

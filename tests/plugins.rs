@@ -154,7 +154,7 @@ fn broken_plugins_give_a_clear_error_and_the_right_status() {
             .unwrap();
         assert!(status.success());
     }
-    let conf = client(root, &[], &[plugins.clone()]);
+    let conf = client(root, &[], std::slice::from_ref(&plugins));
     let c = conf.to_str().unwrap();
 
     let run = run_p2p(root, &["--config", c, "norun"], "", LIMIT);

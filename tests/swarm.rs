@@ -136,7 +136,9 @@ fn a_stalled_source_is_dropped_after_the_stall_timeout() {
         "127.0.0.47",
         &["--mode", "stall-after", "--n", "2"],
     );
-    let honest = Peer::start(root, "h", "127.0.0.48", &[share], "");
+    // The honest source is slow too (150 ms a read), so the stall timeout (2 s) fires
+    // before it could take over every chunk in the endgame.
+    let honest = Listening::hostile(&share.join("s.bin"), "127.0.0.48", &["--delay-ms", "150"]);
     let conf = client(root, &[&staller.addr, &honest.addr], 2);
     let started = Instant::now();
     let (code, line, err) = get_json(root, &conf, &want);

@@ -13,7 +13,9 @@ use serde::de::DeserializeOwned;
 
 use super::{ClientError, PeerAddr, CONNECT_TIMEOUT};
 use crate::protocol::frame::{self, FrameType, HEADER_LEN};
+use crate::protocol::legacy::NONE_ANSWER;
 use crate::protocol::message::{parse_answer, Request};
+use crate::protocol::name::printable;
 use crate::protocol::{MAX_ANSWER_BYTES, PREAMBLE};
 use crate::runtime::{self, TcpStream};
 
@@ -115,10 +117,30 @@ pub async fn connect(peer: &PeerAddr, io_timeout: Duration) -> Result<Link, Clie
         }
     }
     if got == 0 {
-        return Err(ClientError::Closed { peer: peer.clone() });
+        return Err(ClientError::Refused { peer: peer.clone() });
     }
     if answer[..got] != PREAMBLE {
-        return Ok(Link::Legacy);
+        // A seed peer takes our preamble for a file name and answers `None`; anything
+        // else is not a peer we can talk to.
+        let none = NONE_ANSWER.as_bytes();
+        let mut said = answer[..got].to_vec();
+        while said.len() < none.len() && none.starts_with(&said) {
+            let mut more = [0u8; 4];
+            match runtime::timeout(CONNECT_TIMEOUT, stream.read(&mut more)).await {
+                Ok(Ok(n)) if n > 0 => said.extend_from_slice(&more[..n]),
+                _ => break,
+            }
+        }
+        if said.starts_with(none) {
+            return Ok(Link::Legacy);
+        }
+        return Err(ClientError::Protocol {
+            peer: peer.clone(),
+            message: format!(
+                "not a p2p peer (answered {})",
+                printable(&String::from_utf8_lossy(&said))
+            ),
+        });
     }
     Ok(Link::P2p(Connection {
         peer: peer.clone(),

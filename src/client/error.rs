@@ -28,6 +28,10 @@ pub enum ClientError {
     },
     #[error("{peer}: closed the connection")]
     Closed { peer: PeerAddr },
+    #[error(
+        "{peer}: closed the connection without a word (its allow-list may refuse this address)"
+    )]
+    Refused { peer: PeerAddr },
     #[error("{peer}: protocol error: {message}")]
     Protocol { peer: PeerAddr, message: String },
     #[error("{peer}: {error}")]
@@ -49,6 +53,7 @@ impl ClientError {
             | ClientError::TimedOut { peer, .. }
             | ClientError::Io { peer, .. }
             | ClientError::Closed { peer }
+            | ClientError::Refused { peer }
             | ClientError::Protocol { peer, .. }
             | ClientError::Remote { peer, .. }
             | ClientError::LegacyCannot { peer, .. } => peer.to_string(),

@@ -5,6 +5,7 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use super::connection::open_stream;
 use super::{ClientError, PeerAddr, REQUEST_TIMEOUT, STALL_TIMEOUT};
 use crate::protocol::legacy::{LegacyRequest, MESSAGE_LIMIT, NONE_ANSWER};
+use crate::protocol::name::printable;
 use crate::runtime;
 
 /// Asks a seed peer for the hash of the file called exactly `name`: `None` if it has none.
@@ -45,7 +46,15 @@ pub async fn lookup(peer: &PeerAddr, name: &str) -> Result<Option<String>, Clien
     if text.is_empty() || text == NONE_ANSWER {
         return Ok(None);
     }
-    Ok(Some(text))
+    // The seed's criarHash is left open, so any hex digest is taken (verified only when
+    // it is a SHA-256); anything else is not an answer to trust or print as is.
+    if text.len() > 128 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ClientError::Protocol {
+            peer: peer.clone(),
+            message: format!("answered a lookup with {}, not a hash", printable(&text)),
+        });
+    }
+    Ok(Some(text.to_ascii_lowercase()))
 }
 
 /// Streams the bytes of `hash` from a seed peer into `sink`, until the peer closes.

@@ -123,7 +123,8 @@ impl Command for Get {
         let download_dir = &session.settings.download.dir;
         if !done.already_present && done.path.parent() == Some(download_dir.as_path()) {
             // Bookkeeping for `verify`; the download itself already succeeded.
-            let _ = manifest::record(download_dir, &done.path, &done.hash, done.size);
+            let state_dir = &session.settings.node.state_dir;
+            let _ = manifest::record(state_dir, &done.path, &done.hash, done.size);
         }
         share_download(session, &done.path, done.hash)?;
 

@@ -171,8 +171,7 @@ impl Command for Search {
                 })
             })
             .collect();
-        let mut output =
-            Output::new(json!({
+        let mut output = Output::new(json!({
             "query": query, "results": results, "peers": peer_entries, "elapsed_ms": elapsed_ms,
         }));
         if session.peers.is_empty() {

@@ -21,6 +21,24 @@ pub fn sanitize(name: &str, hash: &ContentHash) -> String {
     }
 }
 
+/// Text from the network made fit for one line of a terminal: control characters
+/// escaped (`\n`, `\u{1b}`), and cut to 80 characters.
+pub fn printable(text: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in text.chars().enumerate() {
+        if i == 80 {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
+        }
+    }
+    format!("\"{out}\"")
+}
+
 /// Cuts a long name to [`MAX_NAME_BYTES`], keeping a short extension if it has one.
 fn shorten(name: &str) -> String {
     if name.len() <= MAX_NAME_BYTES {
@@ -57,6 +75,12 @@ mod tests {
         assert_eq!(clean("dir/"), fallback);
         assert_eq!(clean(""), fallback);
         assert_eq!(clean("CON"), "CON");
+    }
+
+    #[test]
+    fn printable_escapes_controls() {
+        assert_eq!(printable("HTTP/1.1 400\r\nX"), "\"HTTP/1.1 400\\r\\nX\"");
+        assert!(!printable("\u{1b}[31m").contains('\u{1b}'));
     }
 
     #[test]

@@ -271,22 +271,26 @@ async fn fetch_loop(
 
         let range = layout.chunk_range(index);
         let want = (range.end - range.start) as usize;
-        buf.clear();
-        while buf.len() < want {
-            let expect = MAX_READ.min((want - buf.len()) as u64) as usize;
-            let target = if buf.is_empty() { &mut buf } else { &mut piece };
-            conn.recv_data(target)
+        // Once every chunk is verified (another source won the endgame), stop at once
+        // rather than wait for duplicates still on their way from a slow source.
+        let receiving = async {
+            receive_chunk(conn, want, &mut buf, &mut piece, bytes)
                 .await
-                .map_err(|e: ClientError| e.to_string())?;
-            let got = target.len();
-            if got != expect {
-                return Err(format!("{peer}: asked for {expect} bytes, got {got}"));
+                .map(Some)
+        };
+        let finished_elsewhere = async {
+            loop {
+                runtime::sleep(IDLE_POLL).await;
+                if !lock(&shared.tracker).has_work() {
+                    return Ok(None);
+                }
             }
-            if !piece.is_empty() {
-                buf.extend_from_slice(&piece);
-                piece.clear();
-            }
-            *bytes += got as u64;
+        };
+        if futures_lite::future::or(receiving, finished_elsewhere)
+            .await?
+            .is_none()
+        {
+            return Ok(());
         }
         asked.pop_front();
 
@@ -331,4 +335,37 @@ async fn fetch_loop(
             shared.checkpoint(false);
         }
     }
+}
+
+/// Reads one chunk of `want` bytes (one or more data frames) into `buf`.
+async fn receive_chunk(
+    conn: &mut Connection,
+    want: usize,
+    buf: &mut Vec<u8>,
+    piece: &mut Vec<u8>,
+    bytes: &mut u64,
+) -> Result<(), String> {
+    let peer = conn.peer().to_string();
+    buf.clear();
+    while buf.len() < want {
+        let expect = MAX_READ.min((want - buf.len()) as u64) as usize;
+        let target = if buf.is_empty() {
+            &mut *buf
+        } else {
+            &mut *piece
+        };
+        conn.recv_data(target)
+            .await
+            .map_err(|e: ClientError| e.to_string())?;
+        let got = target.len();
+        if got != expect {
+            return Err(format!("{peer}: asked for {expect} bytes, got {got}"));
+        }
+        if !piece.is_empty() {
+            buf.extend_from_slice(piece);
+            piece.clear();
+        }
+        *bytes += got as u64;
+    }
+    Ok(())
 }
