@@ -226,10 +226,11 @@ fn serve_mode(config_path: Option<&Path>) -> i32 {
     runtime::block_on(server.run(async move { interrupt.wait().await }));
     use std::sync::atomic::Ordering::Relaxed;
     eprintln!(
-        "shutting down: served {} bytes in {} reads over {} connections",
+        "shutting down: served {} bytes in {} reads over {} connections ({} refused by the allow-list)",
         counters.bytes_served.load(Relaxed),
         counters.reads.load(Relaxed),
-        counters.connections.load(Relaxed)
+        counters.connections.load(Relaxed),
+        counters.refused.load(Relaxed)
     );
     0
 }

@@ -295,6 +295,7 @@ impl Settings {
         if s.max_read_bytes == 0 {
             return Err("server.max_read_bytes must be at least 1".into());
         }
+        crate::server::AllowList::parse(&s.allow)?;
         for addr in &self.peers.addrs {
             crate::client::PeerAddr::parse(addr).map_err(|e| format!("peers.addrs: {e}"))?;
         }

@@ -51,3 +51,8 @@ pub(crate) async fn sleep(duration: Duration) {
 
 /// Channels between tasks (and from signal handlers, whose `try_send` never blocks).
 pub(crate) use async_std::channel::{bounded, Receiver, Sender};
+
+/// Hands a connected std socket to the runtime.
+pub(crate) fn tcp_from_std(stream: std::net::TcpStream) -> TcpStream {
+    TcpStream::from(stream)
+}

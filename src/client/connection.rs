@@ -5,11 +5,13 @@
 //! means the seed's protocol. Frames are decoded with the sans-IO codec; a data frame's
 //! body is read straight into the caller's buffer, without a copy in between.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use serde::de::DeserializeOwned;
+use socket2::{Domain, Protocol, Socket, Type};
 
 use super::{ClientError, PeerAddr, CONNECT_TIMEOUT};
 use crate::protocol::frame::{self, FrameType, HEADER_LEN};
@@ -40,6 +42,37 @@ pub struct Connection {
     io_timeout: Duration,
 }
 
+/// The address outgoing connections come from, when the node listens on one address.
+static SOURCE_IP: OnceLock<IpAddr> = OnceLock::new();
+
+/// Makes every later outgoing connection come from `ip` (a peer's own listen address,
+/// so that other peers' allow-lists see the address they were told about). Set once.
+pub fn bind_outgoing_to(ip: IpAddr) {
+    if !ip.is_unspecified() {
+        let _ = SOURCE_IP.set(ip);
+    }
+}
+
+async fn connect_from(addr: SocketAddr) -> std::io::Result<TcpStream> {
+    // A loopback source cannot reach another host (nor the other way round): only bind
+    // where the source can be routed to the destination.
+    let usable = |ip: &&IpAddr| {
+        ip.is_ipv4() == addr.is_ipv4() && ip.is_loopback() == addr.ip().is_loopback()
+    };
+    let Some(&source) = SOURCE_IP.get().filter(usable) else {
+        return TcpStream::connect(addr).await;
+    };
+    let stream = runtime::spawn_blocking(move || {
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.bind(&SocketAddr::new(source, 0).into())?;
+        socket.connect_timeout(&addr.into(), CONNECT_TIMEOUT)?;
+        socket.set_nonblocking(true)?;
+        Ok::<_, std::io::Error>(std::net::TcpStream::from(socket))
+    })
+    .await?;
+    Ok(runtime::tcp_from_std(stream))
+}
+
 /// Resolves and connects within [`CONNECT_TIMEOUT`].
 pub(crate) async fn open_stream(peer: &PeerAddr) -> Result<TcpStream, ClientError> {
     let target = peer.socket_string();
@@ -47,7 +80,7 @@ pub(crate) async fn open_stream(peer: &PeerAddr) -> Result<TcpStream, ClientErro
         let addrs: Vec<SocketAddr> = async_resolve(&target).await?;
         let mut last = std::io::Error::new(std::io::ErrorKind::NotFound, "no address");
         for addr in addrs {
-            match TcpStream::connect(addr).await {
+            match connect_from(addr).await {
                 Ok(stream) => return Ok(stream),
                 Err(e) => last = e,
             }
@@ -106,8 +139,13 @@ pub async fn connect(peer: &PeerAddr, io_timeout: Duration) -> Result<Link, Clie
             CONNECT_TIMEOUT,
             stream.read(&mut answer[got..]),
         )
-        .await?
-        .map_err(&mut conn_io)?;
+        .await?;
+        let n = match n {
+            Ok(n) => n,
+            // Closed unread (an allow-list refusing us) resets the connection.
+            Err(e) if got == 0 && e.kind() == std::io::ErrorKind::ConnectionReset => 0,
+            Err(e) => return Err(conn_io(e)),
+        };
         if n == 0 {
             break;
         }

@@ -16,7 +16,7 @@ mod peer;
 mod probe;
 mod search;
 
-pub use connection::{connect, Connection, Link};
+pub use connection::{bind_outgoing_to, connect, Connection, Link};
 pub use download::{download, DownloadPlan, Downloaded, Progress, Source, Target};
 pub use error::ClientError;
 pub use peer::{BadPeerAddr, PeerAddr};

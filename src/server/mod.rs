@@ -7,6 +7,7 @@
 //! is closed. Files are only ever found through the [`Shares`] catalog, so nothing outside
 //! the share roots can be served.
 
+mod allow;
 mod connection;
 mod legacy;
 mod ops;
@@ -22,6 +23,7 @@ use thiserror::Error;
 
 use crate::index::Shares;
 use crate::runtime::{self, TcpListener};
+pub use allow::AllowList;
 use slots::Slots;
 
 /// The limits of DESIGN.md §3, from `[server]`.
@@ -32,6 +34,7 @@ pub struct ServerLimits {
     pub idle_timeout: Duration,
     pub max_request_bytes: usize,
     pub max_read_bytes: usize,
+    pub allow: AllowList,
 }
 
 impl ServerLimits {
@@ -42,6 +45,9 @@ impl ServerLimits {
             idle_timeout: Duration::from_secs(s.idle_timeout_s),
             max_request_bytes: s.max_request_bytes,
             max_read_bytes: s.max_read_bytes,
+            // Checked when the settings were loaded; an entry that does not parse here
+            // cannot happen, and would allow nobody rather than everybody.
+            allow: AllowList::parse(&s.allow).unwrap_or_else(|_| AllowList::deny_all()),
         }
     }
 }
@@ -60,6 +66,8 @@ pub enum ServerError {
 #[derive(Debug, Default)]
 pub struct ServeCounters {
     pub connections: AtomicU64,
+    /// Connections closed unread because the allow-list does not name their address.
+    pub refused: AtomicU64,
     pub reads: AtomicU64,
     pub bytes_served: AtomicU64,
 }
@@ -118,6 +126,12 @@ impl Server {
             loop {
                 match self.listener.accept().await {
                     Ok((stream, peer)) => {
+                        if !self.context.limits.allow.permits(peer.ip()) {
+                            let refused = &self.context.counters.refused;
+                            refused.fetch_add(1, Ordering::Relaxed);
+                            drop(stream); // not a byte read
+                            continue;
+                        }
                         self.context
                             .counters
                             .connections

@@ -108,6 +108,10 @@ impl Session {
                 }
             }
         }
+        // A peer that listens on one address also connects from it.
+        if let Ok(listen) = settings.node.listen.parse::<std::net::SocketAddr>() {
+            crate::client::bind_outgoing_to(listen.ip());
+        }
         let shares = Arc::new(Shares::new(
             settings.share_roots(),
             ShareOptions {
