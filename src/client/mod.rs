@@ -14,6 +14,7 @@ mod legacy;
 pub mod manifest;
 mod peer;
 mod probe;
+mod retry;
 mod search;
 
 pub use connection::{bind_outgoing_to, connect, Connection, Link};

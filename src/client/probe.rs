@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{connect, ClientError, Link, PeerAddr, REQUEST_TIMEOUT};
+use super::{connect, retry, ClientError, Link, PeerAddr, REQUEST_TIMEOUT};
 use crate::protocol::message::{PingAnswer, Request};
 use crate::runtime;
 
@@ -44,7 +44,7 @@ pub async fn ping_all(peers: &[PeerAddr]) -> Vec<(PeerAddr, Result<PeerStatus, C
         .cloned()
         .map(|peer| {
             runtime::spawn(async move {
-                let result = ping(&peer).await;
+                let result = retry::when_busy(|| ping(&peer)).await;
                 (peer, result)
             })
         })

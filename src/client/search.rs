@@ -3,7 +3,7 @@
 //! Each peer gets its own task and its own deadline, so one slow or dead peer costs the
 //! user at most that deadline, and its row still shows what went wrong.
 
-use super::{connect, legacy, ClientError, Link, PeerAddr, REQUEST_TIMEOUT};
+use super::{connect, legacy, retry, ClientError, Link, PeerAddr, REQUEST_TIMEOUT};
 use crate::protocol::hash::ContentHash;
 use crate::protocol::message::{InfoAnswer, Request, SearchAnswer, SearchHit};
 use crate::runtime;
@@ -33,7 +33,7 @@ pub struct SearchOutcome {
 pub const SEARCH_LIMIT: u64 = 1000;
 
 async fn search_one(peer: PeerAddr, query: String) -> SearchOutcome {
-    let attempt = async {
+    let attempt = retry::when_busy(|| async {
         match connect(&peer, REQUEST_TIMEOUT).await? {
             Link::P2p(mut conn) => {
                 let answer: SearchAnswer = conn
@@ -61,7 +61,7 @@ async fn search_one(peer: PeerAddr, query: String) -> SearchOutcome {
                 })
             }
         }
-    };
+    });
     let result = match runtime::timeout(REQUEST_TIMEOUT * 2, attempt).await {
         Ok(Ok(found)) => found,
         Ok(Err(e)) => PeerSearch::Failed(e),
@@ -97,7 +97,7 @@ pub async fn info_all(
         .cloned()
         .map(|peer| {
             runtime::spawn(async move {
-                let attempt = async {
+                let attempt = retry::when_busy(|| async {
                     match connect(&peer, REQUEST_TIMEOUT).await? {
                         Link::P2p(mut conn) => conn.request(&Request::Info { sha256: hash }).await,
                         Link::Legacy => Err(ClientError::LegacyCannot {
@@ -105,7 +105,7 @@ pub async fn info_all(
                             what: "look up a hash",
                         }),
                     }
-                };
+                });
                 let result = match runtime::timeout(REQUEST_TIMEOUT * 4, attempt).await {
                     Ok(r) => r,
                     Err(_) => Err(ClientError::TimedOut {

@@ -7,7 +7,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 
@@ -31,12 +31,15 @@ pub(crate) async fn serve(
         return;
     }
     let _ = stream.set_nodelay(true);
-    let deadline = Instant::now() + context.limits.preamble_timeout;
+    let arrived = Instant::now();
+    let preamble_limit = context.limits.preamble_timeout;
 
     // The seed reads one message of up to 1024 bytes with one recv; so do we, and the
     // first byte tells the two protocols apart.
     let mut first = vec![0u8; MESSAGE_LIMIT];
-    let Some(n) = read_some_by(&mut stream, &mut first, deadline).await else {
+    let Some(n) =
+        read_some_within(&mut stream, &mut first, arrived, preamble_limit, &context).await
+    else {
         return;
     };
     first.truncate(n);
@@ -49,7 +52,9 @@ pub(crate) async fn serve(
 
     while first.len() < PREAMBLE.len() {
         let mut more = [0u8; 5];
-        let Some(n) = read_some_by(&mut stream, &mut more, deadline).await else {
+        let Some(n) =
+            read_some_within(&mut stream, &mut more, arrived, preamble_limit, &context).await
+        else {
             return;
         };
         first.extend_from_slice(&more[..n]);
@@ -105,8 +110,10 @@ async fn request_loop(mut stream: TcpStream, mut pending: Vec<u8>, context: &Ser
                 waiting_since = Instant::now();
             }
             Ok(None) => {
-                let deadline = waiting_since + limits.idle_timeout;
-                let Some(n) = read_some_by(&mut stream, &mut chunk, deadline).await else {
+                let limit = limits.idle_timeout;
+                let Some(n) =
+                    read_some_within(&mut stream, &mut chunk, waiting_since, limit, context).await
+                else {
                     return;
                 };
                 pending.extend_from_slice(&chunk[..n]);
@@ -115,13 +122,36 @@ async fn request_loop(mut stream: TcpStream, mut pending: Vec<u8>, context: &Ser
     }
 }
 
-/// One read that must bring at least a byte before `deadline`; `None` on EOF, error or
+/// How long a connection may wait for its hello or next request while the server is
+/// nearly full: idle and slow connections then give their place to active ones.
+const PRESSURE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How often a waiting read looks again at how full the server is.
+const RECHECK: Duration = Duration::from_millis(500);
+
+/// One read that must bring at least a byte within `limit` of `since` — or of
+/// [`PRESSURE_TIMEOUT`] while the server is nearly full; `None` on EOF, error or
 /// time-out, which all end the connection.
-async fn read_some_by(stream: &mut TcpStream, buf: &mut [u8], deadline: Instant) -> Option<usize> {
-    let left = deadline.checked_duration_since(Instant::now())?;
-    match runtime::timeout(left, stream.read(buf)).await {
-        Ok(Ok(n)) if n > 0 => Some(n),
-        _ => None,
+async fn read_some_within(
+    stream: &mut TcpStream,
+    buf: &mut [u8],
+    since: Instant,
+    limit: Duration,
+    context: &ServeContext,
+) -> Option<usize> {
+    loop {
+        let limit = if context.slots.under_pressure() {
+            limit.min(PRESSURE_TIMEOUT)
+        } else {
+            limit
+        };
+        let left = (since + limit).checked_duration_since(Instant::now())?;
+        // A read cut short by the time-out has consumed nothing: try again.
+        match runtime::timeout(left.min(RECHECK), stream.read(buf)).await {
+            Ok(Ok(n)) if n > 0 => return Some(n),
+            Ok(_) => return None,
+            Err(_) => continue,
+        }
     }
 }
 

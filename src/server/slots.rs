@@ -56,6 +56,11 @@ impl Slots {
         }
     }
 
+    /// Three quarters of the places are taken: waiting connections get shorter time-outs.
+    pub fn under_pressure(&self) -> bool {
+        self.served.load(Ordering::Acquire) * 4 >= self.max * 3
+    }
+
     pub fn take(&self) -> Slot {
         if let Some(guard) = try_take(&self.served, self.max) {
             return Slot {

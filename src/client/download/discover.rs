@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 
-use crate::client::{connect, ClientError, Connection, Link, PeerAddr};
+use crate::client::{connect, retry, ClientError, Connection, Link, PeerAddr};
 use crate::protocol::hash::ContentHash;
 use crate::protocol::layout::Layout;
 use crate::protocol::message::{InfoAnswer, Request};
@@ -48,11 +48,11 @@ pub async fn discover(
     hash: ContentHash,
     io_timeout: Duration,
 ) -> (Option<Agreed>, Vec<String>) {
-    let answers =
-        join_all(peers.iter().map(|peer| async move {
-            (peer.clone(), open_with_info(peer, hash, io_timeout).await)
-        }))
-        .await;
+    let answers = join_all(peers.iter().map(|peer| async move {
+        let answer = retry::when_busy(|| open_with_info(peer, hash, io_timeout)).await;
+        (peer.clone(), answer)
+    }))
+    .await;
     let mut reasons = Vec::new();
     // Groups of sources making the same claim, in order of first appearance.
     let mut groups: Vec<Claim> = Vec::new();
