@@ -25,9 +25,18 @@ fn for_each_window(
     let mut offset = range.start;
     while offset < range.end {
         let len = (range.end - offset).min(HASH_WINDOW);
-        // SAFETY: the map is read-only and dropped before the next window. A file
-        // truncated by another process while mapped could fault; the index re-stats every
-        // file after hashing and discards any whose size or mtime moved.
+        // A file cut shorter since it was listed must not be mapped past its end (touching
+        // such pages is SIGBUS); re-checked for every window.
+        if file.metadata()?.len() < offset + len {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "file got shorter while being read",
+            ));
+        }
+        // SAFETY: the map is read-only, checked against the current length just above,
+        // and dropped before the next window. Only a truncation racing these few
+        // milliseconds could still fault; the index re-stats every file after hashing
+        // and discards any whose size or mtime moved.
         let map = unsafe {
             MmapOptions::new()
                 .offset(offset)

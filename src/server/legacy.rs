@@ -24,7 +24,7 @@ pub(crate) async fn serve(mut stream: TcpStream, message: &[u8], context: &Serve
             let answer = catalog
                 .files()
                 .iter()
-                .find(|f| f.name == name && f.is_current())
+                .find(|f| f.name == name && context.is_current(f))
                 .map_or_else(|| NONE_ANSWER.to_string(), |f| f.sha256.to_string());
             let _ = send(&mut stream, answer.as_bytes(), io_limit).await;
         }
@@ -33,7 +33,11 @@ pub(crate) async fn serve(mut stream: TcpStream, message: &[u8], context: &Serve
                 return;
             };
             let catalog = context.shares.catalog();
-            let Some(file) = catalog.with_hash(&hash).find(|f| f.is_current()).cloned() else {
+            let Some(file) = catalog
+                .with_hash(&hash)
+                .find(|f| context.is_current(f))
+                .cloned()
+            else {
                 return;
             };
             let Ok(handle) = File::open(&file.path) else {

@@ -14,14 +14,14 @@ mod ops;
 mod slots;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_lite::future;
 use thiserror::Error;
 
-use crate::index::Shares;
+use crate::index::{SharedFile, Shares};
 use crate::runtime::{self, TcpListener};
 pub use allow::AllowList;
 use slots::Slots;
@@ -79,6 +79,27 @@ pub(crate) struct ServeContext {
     pub limits: ServerLimits,
     pub counters: Arc<ServeCounters>,
     slots: Slots,
+    /// A re-scan is running because a served file was found changed.
+    rescanning: Arc<AtomicBool>,
+}
+
+impl ServeContext {
+    /// Whether `file` is still the version that was hashed. When it is not, a re-scan
+    /// is started (one at a time) so that it is listed again under its new hash.
+    pub fn is_current(&self, file: &SharedFile) -> bool {
+        if file.is_current() {
+            return true;
+        }
+        if !self.rescanning.swap(true, Ordering::AcqRel) {
+            let shares = self.shares.clone();
+            let flag = self.rescanning.clone();
+            runtime::spawn(async move {
+                runtime::spawn_blocking(move || shares.scan()).await;
+                flag.store(false, Ordering::Release);
+            });
+        }
+        false
+    }
 }
 
 pub struct Server {
@@ -108,6 +129,7 @@ impl Server {
                 limits,
                 counters: Arc::new(ServeCounters::default()),
                 slots,
+                rescanning: Arc::new(AtomicBool::new(false)),
             }),
         })
     }

@@ -55,8 +55,10 @@ pub(crate) async fn answer(
 fn search(context: &ServeContext, query: &str, limit: Option<u64>) -> Vec<u8> {
     let limit = limit.unwrap_or(DEFAULT_SEARCH_LIMIT).min(MAX_SEARCH_LIMIT) as usize;
     let (files, mut truncated) = context.shares.catalog().search(&Query::new(query), limit);
+    // A file changed since it was hashed is not listed under its old hash.
     let mut results: Vec<SearchHit> = files
         .iter()
+        .filter(|f| context.is_current(f))
         .map(|f| SearchHit {
             name: f.name.clone(),
             path: f.rel.clone(),
@@ -88,7 +90,7 @@ fn current_file(
         .shares
         .catalog()
         .with_hash(hash)
-        .find(|f| f.is_current())
+        .find(|f| context.is_current(f))
         .cloned()
         .ok_or_else(|| RemoteError::new(ErrorCode::NotFound, format!("no file with sha256 {hash}")))
 }
