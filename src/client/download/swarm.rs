@@ -243,7 +243,7 @@ async fn fetch_loop(
     let mut piece: Vec<u8> = Vec::new();
     loop {
         while asked.len() < WINDOW_CHUNKS {
-            let Some(index) = lock(&shared.tracker).next_for(id) else {
+            let Some(index) = lock(&shared.tracker).next_for(id, Instant::now()) else {
                 break;
             };
             let range = layout.chunk_range(index);

@@ -7,6 +7,7 @@
 //! whichever copy verifies first wins.
 
 use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
 
 use crate::protocol::layout::Layout;
 
@@ -15,10 +16,14 @@ pub type SourceId = usize;
 /// Most sources fetching one chunk at once (the first plus one in the endgame).
 const MAX_HOLDERS: usize = 2;
 
+/// How long a chunk must have been in flight before a second source may be asked for it.
+pub const ENDGAME_AFTER: Duration = Duration::from_millis(300);
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum ChunkState {
     Needed,
-    InFlight(Vec<SourceId>),
+    /// Fetched by these sources, handed out first at this time.
+    InFlight(Vec<SourceId>, Instant),
     Verified,
 }
 
@@ -82,26 +87,34 @@ impl ChunkTracker {
         }
     }
 
-    /// The next chunk `source` should fetch: the lowest needed one, else (endgame) one
-    /// in flight with another source. `None` when there is nothing for it now.
-    pub fn next_for(&mut self, source: SourceId) -> Option<u64> {
+    /// The next chunk `source` should fetch at `now`: the lowest needed one, else
+    /// (endgame) the chunk longest in flight with another source, once it has been so
+    /// for [`ENDGAME_AFTER`] — a chunk about to arrive is not worth asking twice. `None`
+    /// when there is nothing for it now.
+    pub fn next_for(&mut self, source: SourceId, now: Instant) -> Option<u64> {
         if self.aborted || self.dropped.contains(&source) {
             return None;
         }
         if let Some(index) = self.needed.pop_first() {
-            self.states[index as usize] = ChunkState::InFlight(vec![source]);
+            self.states[index as usize] = ChunkState::InFlight(vec![source], now);
             return Some(index);
         }
         let (index, holders) = self
             .states
             .iter_mut()
             .enumerate()
-            .find_map(|(i, s)| match s {
-                ChunkState::InFlight(h) if h.len() < MAX_HOLDERS && !h.contains(&source) => {
-                    Some((i, h))
+            .filter_map(|(i, s)| match s {
+                ChunkState::InFlight(h, since)
+                    if h.len() < MAX_HOLDERS
+                        && !h.contains(&source)
+                        && now.saturating_duration_since(*since) >= ENDGAME_AFTER =>
+                {
+                    Some((i, *since, h))
                 }
                 _ => None,
-            })?;
+            })
+            .min_by_key(|(_, since, _)| *since)
+            .map(|(i, _, h)| (i, h))?;
         holders.push(source);
         Some(index as u64)
     }
@@ -117,7 +130,7 @@ impl ChunkTracker {
 
     /// `source` no longer fetches chunk `index`; it is needed again if nobody else is.
     pub fn release(&mut self, index: u64, source: SourceId) {
-        if let ChunkState::InFlight(holders) = &mut self.states[index as usize] {
+        if let ChunkState::InFlight(holders, _) = &mut self.states[index as usize] {
             holders.retain(|&h| h != source);
             if holders.is_empty() {
                 self.states[index as usize] = ChunkState::Needed;
@@ -135,7 +148,7 @@ impl ChunkTracker {
             .states
             .iter()
             .enumerate()
-            .filter(|(_, s)| matches!(s, ChunkState::InFlight(h) if h.contains(&source)))
+            .filter(|(_, s)| matches!(s, ChunkState::InFlight(h, _) if h.contains(&source)))
             .map(|(i, _)| i as u64)
             .collect();
         for index in held {
@@ -183,6 +196,11 @@ mod tests {
 
     const MIB: u64 = 1024 * 1024;
 
+    /// A moment well after everything was handed out: endgame copies are allowed.
+    fn late() -> Instant {
+        Instant::now() + ENDGAME_AFTER * 2
+    }
+
     fn tracker(chunks: u64) -> ChunkTracker {
         ChunkTracker::new(Layout::for_size(chunks * MIB, 1 << 20), &[])
     }
@@ -190,13 +208,16 @@ mod tests {
     #[test]
     fn hands_out_lowest_first_then_duplicates_in_the_endgame() {
         let mut t = tracker(3);
-        assert_eq!(t.next_for(0), Some(0));
-        assert_eq!(t.next_for(1), Some(1));
-        assert_eq!(t.next_for(0), Some(2));
+        let start = Instant::now();
+        assert_eq!(t.next_for(0, start), Some(0));
+        assert_eq!(t.next_for(1, start), Some(1));
+        assert_eq!(t.next_for(0, start), Some(2));
+        // Just handed out: not worth a second copy yet.
+        assert_eq!(t.next_for(1, start), None);
         // Nothing needed: source 1 may take a chunk source 0 holds, but not its own.
-        assert_eq!(t.next_for(1), Some(0));
-        assert_eq!(t.next_for(1), Some(2));
-        assert_eq!(t.next_for(1), None);
+        assert_eq!(t.next_for(1, late()), Some(0));
+        assert_eq!(t.next_for(1, late()), Some(2));
+        assert_eq!(t.next_for(1, late()), None);
         assert_eq!(t.complete(0), Completion::Fresh);
         assert_eq!(t.complete(0), Completion::AlreadyDone);
         assert_eq!(t.verified_prefix_bytes(), MIB);
@@ -206,12 +227,12 @@ mod tests {
     fn dropping_a_source_requeues_only_what_nobody_else_holds() {
         let mut t = tracker(4);
         for (source, want) in [(0, 0), (0, 1), (1, 2), (1, 3)] {
-            assert_eq!(t.next_for(source), Some(want));
+            assert_eq!(t.next_for(source, late()), Some(want));
         }
         t.drop_source(1);
-        assert_eq!(t.next_for(1), None, "a dropped source gets nothing");
-        assert_eq!(t.next_for(0), Some(2));
-        assert_eq!(t.next_for(0), Some(3));
+        assert_eq!(t.next_for(1, late()), None, "a dropped source gets nothing");
+        assert_eq!(t.next_for(0, late()), Some(2));
+        assert_eq!(t.next_for(0, late()), Some(3));
         for i in 0..4 {
             assert_eq!(t.complete(i), Completion::Fresh);
         }
@@ -225,8 +246,8 @@ mod tests {
         let mut t = ChunkTracker::new(layout, &[0, 2, 99]);
         assert_eq!(t.verified_bytes(), MIB + MIB);
         assert_eq!(t.verified_prefix_bytes(), MIB);
-        assert_eq!(t.next_for(7), Some(1));
-        assert_eq!(t.next_for(7), Some(3));
+        assert_eq!(t.next_for(7, late()), Some(1));
+        assert_eq!(t.next_for(7, late()), Some(3));
         t.complete(1);
         t.complete(3);
         assert!(t.is_done());
