@@ -222,3 +222,66 @@ fn ctrl_c_cancels_a_get_and_the_next_get_resumes() {
     term.wait_for(Duration::from_secs(10), "exit", |s| s.contains("EXITED=0"));
     let _ = term.last_line();
 }
+
+#[test]
+fn plugins_run_in_the_repl_and_ctrl_c_stops_a_hung_one() {
+    if !Tmux::available() {
+        eprintln!("skipping: tmux is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let share = root.join("share");
+    random_file(&share.join("gamma.bin"), 5000, 4);
+    let peer = Peer::start(root, "pp", "127.0.0.54", std::slice::from_ref(&share), "");
+    let hung = root.join("hung-plugins");
+    std::fs::create_dir_all(&hung).unwrap();
+    let forever = hung.join("forever");
+    std::fs::write(&forever, "#!/bin/sh\nwhile :; do sleep 1; done\n").unwrap();
+    assert!(Command::new("chmod")
+        .arg("+x")
+        .arg(&forever)
+        .status()
+        .unwrap()
+        .success());
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("plugins");
+    let conf = root.join("client.conf");
+    Conf {
+        name: "me".into(),
+        listen: "127.0.0.54:0".into(),
+        shares: vec![],
+        download: root.join("downloads"),
+        peers: vec![peer.addr.clone()],
+        extra: format!(
+            "[plugins]\ndirs = [{:?}, {:?}]\n",
+            shipped.display().to_string(),
+            hung.display().to_string()
+        ),
+    }
+    .write(&conf);
+    let command = format!("{} --config '{}'", common::bin().display(), conf.display());
+    let data = root.join("xdg-data");
+    let env = [("XDG_DATA_HOME", data.as_path()), ("HOME", root)];
+    let term = Tmux::start("plugins", root, &env, &command);
+    term.wait_for(Duration::from_secs(20), "the prompt", prompt_ready);
+    term.keys(&["report", "Enter"]);
+    term.wait_for(Duration::from_secs(20), "the report", |s| {
+        s.contains("peers: 1 up, 0 down") && prompt_ready(s)
+    });
+    term.keys(&["mirror gamma", "Enter"]);
+    term.wait_for(Duration::from_secs(20), "the mirror", |s| {
+        s.contains("1 downloaded") && prompt_ready(s)
+    });
+    term.keys(&["forever", "Enter"]);
+    std::thread::sleep(Duration::from_millis(500));
+    term.keys(&["C-c"]);
+    term.wait_for(Duration::from_secs(10), "the hung plugin stopped", |s| {
+        s.contains("error: interrupted") && prompt_ready(s)
+    });
+    term.keys(&["help", "Enter"]);
+    term.wait_for(Duration::from_secs(10), "help after the plugin", |s| {
+        s.contains("(plugin)") && prompt_ready(s)
+    });
+    term.keys(&["quit", "Enter"]);
+    term.wait_for(Duration::from_secs(10), "exit", |s| s.contains("EXITED=0"));
+}
