@@ -4,7 +4,6 @@ use clap::Args;
 use serde_json::json;
 
 use super::{Command, CommandResult, Output};
-use crate::runtime;
 use crate::shell::session::Session;
 
 pub struct Rescan;
@@ -31,8 +30,7 @@ impl Command for Rescan {
     }
 
     fn run(&self, session: &mut Session, _matches: clap::ArgMatches) -> CommandResult {
-        let shares = session.shares()?;
-        let report = session.run(runtime::spawn_blocking(move || shares.scan()))?;
+        let report = session.rescan()?;
         let failed: Vec<_> = report
             .failed
             .iter()

@@ -12,7 +12,7 @@ use super::interrupt::Interrupt;
 use crate::client::PeerAddr;
 use crate::commands::Registry;
 use crate::config::{LoadedConfig, Settings};
-use crate::index::{ShareOptions, Shares};
+use crate::index::{ScanReport, ShareOptions, Shares};
 use crate::runtime;
 
 /// The running command was cancelled by Ctrl-C / SIGINT.
@@ -138,11 +138,17 @@ impl Session {
     /// The shares, indexed on first use (a client-only script need not hash anything).
     pub fn shares(&mut self) -> Result<Arc<Shares>, Interrupted> {
         if !self.scanned {
-            let shares = self.shares.clone();
-            self.run(runtime::spawn_blocking(move || shares.scan()))?;
-            self.scanned = true;
+            self.rescan()?;
         }
         Ok(self.shares.clone())
+    }
+
+    /// Walks the shares now (the first scan of a session included) and says what it did.
+    pub fn rescan(&mut self) -> Result<ScanReport, Interrupted> {
+        let shares = self.shares.clone();
+        let report = self.run(runtime::spawn_blocking(move || shares.scan()))?;
+        self.scanned = true;
+        Ok(report)
     }
 
     /// The shares without forcing a scan (the server scans them itself before serving).
