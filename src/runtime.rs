@@ -56,3 +56,12 @@ pub(crate) use async_std::channel::{bounded, Receiver, Sender};
 pub(crate) fn tcp_from_std(stream: std::net::TcpStream) -> TcpStream {
     TcpStream::from(stream)
 }
+
+/// Starts blocking work on the blocking pool and returns its handle, to await later.
+pub(crate) fn spawn_blocking_task<F, T>(work: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    async_std::task::spawn_blocking(work)
+}

@@ -78,7 +78,7 @@ impl PartFile {
 
     /// Makes the verified bytes durable, then gives them their final name.
     pub fn finish(self, destination: &Destination) -> Result<PathBuf, LandingError> {
-        self.file.sync_all().map_err(disk(&self.path))?;
+        self.file.sync_data().map_err(disk(&self.path))?;
         let final_path = destination.link_unique(&self.path)?;
         std::fs::remove_file(&self.path).map_err(disk(&self.path))?;
         Ok(final_path)

@@ -41,6 +41,8 @@ fn for_each_window(
             MmapOptions::new()
                 .offset(offset)
                 .len(len as usize)
+                // Fault the window in at once, not a page at a time while hashing.
+                .populate()
                 .map(file)?
         };
         let _ = map.advise(Advice::Sequential);

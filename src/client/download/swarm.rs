@@ -23,7 +23,7 @@ use crate::client::{ClientError, Connection, PeerAddr};
 use crate::protocol::hash::ContentHash;
 use crate::protocol::layout::Layout;
 use crate::protocol::message::Request;
-use crate::runtime;
+use crate::runtime::{self, JoinHandle};
 
 /// Chunks asked for ahead on one connection: enough bytes in flight to keep a fast
 /// link busy while the previous chunk is hashed.
@@ -32,6 +32,8 @@ const WINDOW_CHUNKS: usize = 8;
 const MAX_READ: u64 = 4 * 1024 * 1024;
 /// How often the resume sidecar is rewritten while bytes arrive.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+/// Chunks of one source being hashed and written while the next is received.
+const CHECKS_IN_FLIGHT: usize = 2;
 /// How long an idle worker waits before looking for work again (endgame, re-queues).
 const IDLE_POLL: Duration = Duration::from_millis(20);
 
@@ -236,10 +238,117 @@ async fn fetch_loop(
     progress: &(dyn Fn(Progress) + Sync),
     bytes: &mut u64,
 ) -> Result<(), String> {
+    let mut checks = Checks {
+        pending: VecDeque::new(),
+        spare: Vec::new(),
+        peer: conn.peer().to_string(),
+    };
+    let outcome = receive_loop(id, conn, shared, bytes, &mut checks, progress).await;
+    // Chunks already received are settled whatever happens next: their bytes count.
+    let settled = checks.settle_all(shared, progress).await;
+    outcome.and(settled)
+}
+
+/// Chunks received from one source and being hashed and written on the blocking pool,
+/// oldest first, so that the next chunk is received while the last ones are checked.
+/// A chunk's buffer back, and what its check found.
+type Checked = (Vec<u8>, Verdict);
+
+struct Checks {
+    pending: VecDeque<(u64, JoinHandle<Checked>)>,
+    spare: Vec<Vec<u8>>,
+    peer: String,
+}
+
+impl Checks {
+    fn start(&mut self, shared: &Arc<Shared>, index: u64, chunk: Vec<u8>) {
+        let expected = shared.chunks[index as usize];
+        let offset = shared.layout.chunk_range(index).start;
+        let part = shared.part.clone();
+        let task = runtime::spawn_blocking_task(move || {
+            if ContentHash::of(&chunk) != expected {
+                return (chunk, Verdict::Bad);
+            }
+            match part.write_all_at(&chunk, offset) {
+                Ok(()) => (chunk, Verdict::Good),
+                Err(e) => (chunk, Verdict::Disk(e)),
+            }
+        });
+        self.pending.push_back((index, task));
+    }
+
+    /// A buffer for the next chunk, reused from a settled one when there is one.
+    fn buffer(&mut self) -> Vec<u8> {
+        self.spare.pop().unwrap_or_default()
+    }
+
+    /// Waits for the oldest check and records its outcome.
+    async fn settle_one(
+        &mut self,
+        shared: &Arc<Shared>,
+        progress: &(dyn Fn(Progress) + Sync),
+    ) -> Result<(), String> {
+        let Some((index, task)) = self.pending.pop_front() else {
+            return Ok(());
+        };
+        let (chunk, verdict) = task.await;
+        self.spare.push(chunk);
+        match verdict {
+            Verdict::Good => {}
+            Verdict::Bad => {
+                return Err(format!(
+                    "{}: sent bytes that do not match chunk {index}; dropped",
+                    self.peer
+                ))
+            }
+            Verdict::Disk(source) => {
+                lock(&shared.tracker).abort();
+                *lock(&shared.disk_error) = Some(LandingError::Disk {
+                    path: shared.part_path.clone(),
+                    source,
+                });
+                return Ok(());
+            }
+        }
+        let (completion, prefix, verified) = {
+            let mut t = lock(&shared.tracker);
+            let c = t.complete(index);
+            (c, t.verified_prefix_bytes(), t.verified_bytes())
+        };
+        if completion == Completion::Fresh {
+            shared.whole.advance(prefix);
+            progress(Progress::Verified { bytes: verified });
+            shared.checkpoint(false);
+        }
+        Ok(())
+    }
+
+    async fn settle_all(
+        &mut self,
+        shared: &Arc<Shared>,
+        progress: &(dyn Fn(Progress) + Sync),
+    ) -> Result<(), String> {
+        let mut first_error = Ok(());
+        while !self.pending.is_empty() {
+            let outcome = self.settle_one(shared, progress).await;
+            if first_error.is_ok() {
+                first_error = outcome;
+            }
+        }
+        first_error
+    }
+}
+
+async fn receive_loop(
+    id: SourceId,
+    conn: &mut Connection,
+    shared: &Arc<Shared>,
+    bytes: &mut u64,
+    checks: &mut Checks,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<(), String> {
     let layout = shared.layout;
-    let peer = conn.peer().to_string();
     let mut asked: VecDeque<u64> = VecDeque::new();
-    let mut buf: Vec<u8> = Vec::with_capacity(layout.chunk_size().min(MAX_READ) as usize);
     let mut piece: Vec<u8> = Vec::new();
     loop {
         while asked.len() < WINDOW_CHUNKS {
@@ -262,6 +371,10 @@ async fn fetch_loop(
             asked.push_back(index);
         }
         let Some(&index) = asked.front() else {
+            if !checks.pending.is_empty() {
+                checks.settle_one(shared, progress).await?;
+                continue;
+            }
             if !lock(&shared.tracker).has_work() {
                 return Ok(());
             }
@@ -271,6 +384,7 @@ async fn fetch_loop(
 
         let range = layout.chunk_range(index);
         let want = (range.end - range.start) as usize;
+        let mut buf = checks.buffer();
         // Once every chunk is verified (another source won the endgame), stop at once
         // rather than wait for duplicates still on their way from a slow source.
         let receiving = async {
@@ -293,46 +407,9 @@ async fn fetch_loop(
             return Ok(());
         }
         asked.pop_front();
-
-        let expected = shared.chunks[index as usize];
-        let part = shared.part.clone();
-        let chunk = std::mem::take(&mut buf);
-        let (chunk, verdict) = runtime::spawn_blocking(move || {
-            if ContentHash::of(&chunk) != expected {
-                return (chunk, Verdict::Bad);
-            }
-            match part.write_all_at(&chunk, range.start) {
-                Ok(()) => (chunk, Verdict::Good),
-                Err(e) => (chunk, Verdict::Disk(e)),
-            }
-        })
-        .await;
-        buf = chunk;
-        match verdict {
-            Verdict::Good => {}
-            Verdict::Bad => {
-                return Err(format!(
-                    "{peer}: sent bytes that do not match chunk {index}; dropped"
-                ))
-            }
-            Verdict::Disk(source) => {
-                lock(&shared.tracker).abort();
-                *lock(&shared.disk_error) = Some(LandingError::Disk {
-                    path: shared.part_path.clone(),
-                    source,
-                });
-                return Ok(());
-            }
-        }
-        let (completion, prefix, verified) = {
-            let mut t = lock(&shared.tracker);
-            let c = t.complete(index);
-            (c, t.verified_prefix_bytes(), t.verified_bytes())
-        };
-        if completion == Completion::Fresh {
-            shared.whole.advance(prefix);
-            progress(Progress::Verified { bytes: verified });
-            shared.checkpoint(false);
+        checks.start(shared, index, buf);
+        while checks.pending.len() > CHECKS_IN_FLIGHT {
+            checks.settle_one(shared, progress).await?;
         }
     }
 }
