@@ -29,7 +29,7 @@ pub enum ClientError {
     #[error("{peer}: closed the connection")]
     Closed { peer: PeerAddr },
     #[error(
-        "{peer}: closed the connection without a word (its allow-list may refuse this address)"
+        "{peer}: closed the connection without a word (overloaded, or its allow-list refuses this address)"
     )]
     Refused { peer: PeerAddr },
     #[error("{peer}: protocol error: {message}")]

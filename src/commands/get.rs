@@ -9,11 +9,13 @@ use serde_json::json;
 
 use super::{from_matches, human_bytes, Command, CommandError, CommandResult, Output};
 use crate::client::manifest;
+use crate::client::ClientError;
 use crate::client::{
     download, info_all, ping_all, search_all, DownloadPlan, PeerAddr, PeerKind, PeerSearch, Source,
     Target,
 };
 use crate::protocol::hash::ContentHash;
+use crate::protocol::message::ErrorCode;
 use crate::shell::progress::ProgressView;
 use crate::shell::session::{SearchRow, Session, TransferRecord};
 
@@ -249,14 +251,21 @@ fn by_hash(
     let mut sources = Vec::new();
     let mut size = None;
     let mut info_name = None;
+    // Why peers that might have it could not say so (not `not_found`, nor a seed peer).
+    let mut troubles = Vec::new();
     for (peer, answer) in answers {
-        if let Ok(info) = answer {
-            size.get_or_insert(info.size);
-            info_name.get_or_insert(info.name);
-            sources.push(Source {
-                peer,
-                legacy_hash: None,
-            });
+        match answer {
+            Ok(info) => {
+                size.get_or_insert(info.size);
+                info_name.get_or_insert(info.name);
+                sources.push(Source {
+                    peer,
+                    legacy_hash: None,
+                });
+            }
+            Err(ClientError::Remote { error, .. }) if error.code == ErrorCode::NotFound => {}
+            Err(ClientError::LegacyCannot { .. }) => {}
+            Err(e) => troubles.push(e.to_string()),
         }
     }
     // Seed peers can only be sources for a hash an earlier search found on them.
@@ -276,7 +285,13 @@ fn by_hash(
         }
     }
     if sources.is_empty() {
-        return Err(CommandError::Failed(anyhow!("no peer has {hash}")));
+        if troubles.is_empty() {
+            return Err(CommandError::Failed(anyhow!("no peer has {hash}")));
+        }
+        return Err(CommandError::Failed(anyhow!(
+            "no peer could serve {hash}: {}",
+            troubles.join("; ")
+        )));
     }
     Ok(Chosen {
         hash,

@@ -59,18 +59,17 @@ pub(crate) async fn serve(
         };
         first.extend_from_slice(&more[..n]);
     }
-    let io_limit = context.limits.idle_timeout;
-    if send(&mut stream, &PREAMBLE, io_limit).await.is_err() {
+    if send(&mut stream, &PREAMBLE, &context).await.is_err() {
         return;
     }
     if first[..PREAMBLE.len()] != PREAMBLE {
         let error = RemoteError::new(ErrorCode::BadRequest, "unsupported preamble or version");
-        let _ = send_answer(&mut stream, &error.to_body(), io_limit).await;
+        let _ = send_answer(&mut stream, &error.to_body(), &context).await;
         return;
     }
     if slot.kind == SlotKind::Busy {
         let error = RemoteError::new(ErrorCode::Busy, "too many connections, try again later");
-        let _ = send_answer(&mut stream, &error.to_body(), io_limit).await;
+        let _ = send_answer(&mut stream, &error.to_body(), &context).await;
         return;
     }
     let leftover = first.split_off(PREAMBLE.len());
@@ -85,7 +84,7 @@ async fn request_loop(mut stream: TcpStream, mut pending: Vec<u8>, context: &Ser
         match frame::decode(&pending, limits.max_request_bytes) {
             Err(e) => {
                 let error = RemoteError::new(e.code(), e.to_string());
-                let _ = send_answer(&mut stream, &error.to_body(), limits.idle_timeout).await;
+                let _ = send_answer(&mut stream, &error.to_body(), context).await;
                 return;
             }
             Ok(Some(decoded)) => {
@@ -93,14 +92,14 @@ async fn request_loop(mut stream: TcpStream, mut pending: Vec<u8>, context: &Ser
                 if decoded.kind != FrameType::Request {
                     let error =
                         RemoteError::new(ErrorCode::BadRequest, "only request frames may be sent");
-                    let _ = send_answer(&mut stream, &error.to_body(), limits.idle_timeout).await;
+                    let _ = send_answer(&mut stream, &error.to_body(), context).await;
                     return;
                 }
                 let outcome = match Request::parse(decoded.body) {
                     Ok(request) => ops::answer(request, context, &mut stream).await,
                     Err(message) => {
                         let error = RemoteError::new(ErrorCode::BadRequest, message);
-                        send_answer(&mut stream, &error.to_body(), limits.idle_timeout).await
+                        send_answer(&mut stream, &error.to_body(), context).await
                     }
                 };
                 if outcome.is_err() {
@@ -156,23 +155,45 @@ async fn read_some_within(
 }
 
 /// Writes all of `bytes`, giving up after `limit` without completing.
+/// Writes all of `bytes`. A peer that takes none of them for the idle time-out — or for
+/// [`PRESSURE_TIMEOUT`] while the server is nearly full — is given up on, so a client
+/// that never reads cannot keep its place (and its memory) for long.
 pub(crate) async fn send(
     stream: &mut TcpStream,
     bytes: &[u8],
-    limit: std::time::Duration,
+    context: &ServeContext,
 ) -> std::io::Result<()> {
-    match runtime::timeout(limit, stream.write_all(bytes)).await {
-        Ok(result) => result,
-        Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
+    let mut written = 0;
+    let mut progress_at = Instant::now();
+    while written < bytes.len() {
+        let limit = if context.slots.under_pressure() {
+            context.limits.idle_timeout.min(PRESSURE_TIMEOUT)
+        } else {
+            context.limits.idle_timeout
+        };
+        let Some(left) = (progress_at + limit).checked_duration_since(Instant::now()) else {
+            return Err(std::io::ErrorKind::TimedOut.into());
+        };
+        // One `write` call: when it times out nothing was written, so nothing is lost.
+        match runtime::timeout(left.min(RECHECK), stream.write(&bytes[written..])).await {
+            Ok(Ok(0)) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(Ok(n)) => {
+                written += n;
+                progress_at = Instant::now();
+            }
+            Ok(Err(e)) => return Err(e),
+            Err(_) => continue,
+        }
     }
+    Ok(())
 }
 
 pub(crate) async fn send_answer(
     stream: &mut TcpStream,
     body: &[u8],
-    limit: std::time::Duration,
+    context: &ServeContext,
 ) -> std::io::Result<()> {
     let mut out = Vec::with_capacity(body.len() + frame::HEADER_LEN);
     frame::encode(FrameType::Answer, body, &mut out);
-    send(stream, &out, limit).await
+    send(stream, &out, context).await
 }

@@ -4,20 +4,16 @@
 //! or `None`; `download:<sha256>` with the raw bytes of that file; an unknown hash
 //! (`None` included) is closed with nothing sent.
 
-use std::fs::File;
 use std::sync::atomic::Ordering;
 
-use memmap2::MmapOptions;
-
 use super::connection::send;
+use super::ops::{map_window, open_unchanged, SEND_WINDOW};
 use super::ServeContext;
-use crate::index::hasher::HASH_WINDOW;
 use crate::protocol::hash::ContentHash;
 use crate::protocol::legacy::{LegacyRequest, NONE_ANSWER};
 use crate::runtime::TcpStream;
 
 pub(crate) async fn serve(mut stream: TcpStream, message: &[u8], context: &ServeContext) {
-    let io_limit = context.limits.idle_timeout;
     match LegacyRequest::parse(message) {
         LegacyRequest::Lookup(name) => {
             let catalog = context.shares.catalog();
@@ -26,7 +22,7 @@ pub(crate) async fn serve(mut stream: TcpStream, message: &[u8], context: &Serve
                 .iter()
                 .find(|f| f.name == name && context.is_current(f))
                 .map_or_else(|| NONE_ANSWER.to_string(), |f| f.sha256.to_string());
-            let _ = send(&mut stream, answer.as_bytes(), io_limit).await;
+            let _ = send(&mut stream, answer.as_bytes(), context).await;
         }
         LegacyRequest::Download(hash) => {
             let Ok(hash) = hash.trim().parse::<ContentHash>() else {
@@ -40,23 +36,18 @@ pub(crate) async fn serve(mut stream: TcpStream, message: &[u8], context: &Serve
             else {
                 return;
             };
-            let Ok(handle) = File::open(&file.path) else {
+            let Ok(handle) = open_unchanged(&file) else {
                 return;
             };
             let size = file.size();
             let mut offset = 0u64;
             while offset < size {
-                let count = (size - offset).min(HASH_WINDOW) as usize;
-                if handle.metadata().map(|m| m.len()).unwrap_or(0) != size {
-                    return; // changed under us: stop rather than send another version
-                }
-                // SAFETY: read-only map of a range checked against the current length.
-                let Ok(map) =
-                    (unsafe { MmapOptions::new().offset(offset).len(count).map(&handle) })
-                else {
+                let count = (size - offset).min(SEND_WINDOW) as usize;
+                // Changed under us: stop rather than send another version.
+                let Ok(map) = map_window(&handle, size, offset, count) else {
                     return;
                 };
-                if send(&mut stream, &map, io_limit).await.is_err() {
+                if send(&mut stream, &map, context).await.is_err() {
                     return;
                 }
                 context

@@ -29,7 +29,6 @@ pub(crate) async fn answer(
     context: &ServeContext,
     stream: &mut TcpStream,
 ) -> std::io::Result<()> {
-    let io_limit = context.limits.idle_timeout;
     let body = match request {
         Request::Ping => {
             let catalog = context.shares.catalog();
@@ -49,7 +48,7 @@ pub(crate) async fn answer(
         } => return read(context, stream, sha256, offset, len).await,
     };
     let body = body.unwrap_or_else(|error| error.to_body());
-    send_answer(stream, &body, io_limit).await
+    send_answer(stream, &body, context).await
 }
 
 fn search(context: &ServeContext, query: &str, limit: Option<u64>) -> Vec<u8> {
@@ -118,7 +117,6 @@ async fn read(
     offset: u64,
     len: u64,
 ) -> std::io::Result<()> {
-    let io_limit = context.limits.idle_timeout;
     let refuse = |code, message: String| RemoteError::new(code, message).to_body();
     if len > context.limits.max_read_bytes as u64 {
         let body = refuse(
@@ -128,11 +126,11 @@ async fn read(
                 context.limits.max_read_bytes
             ),
         );
-        return send_answer(stream, &body, io_limit).await;
+        return send_answer(stream, &body, context).await;
     }
     let file = match current_file(context, &hash) {
         Ok(file) => file,
-        Err(error) => return send_answer(stream, &error.to_body(), io_limit).await,
+        Err(error) => return send_answer(stream, &error.to_body(), context).await,
     };
     let size = file.size();
     if offset > size {
@@ -140,27 +138,36 @@ async fn read(
             ErrorCode::OutOfRange,
             format!("offset {offset} is past the end ({size} bytes)"),
         );
-        return send_answer(stream, &body, io_limit).await;
+        return send_answer(stream, &body, context).await;
     }
     let end = offset.saturating_add(len).min(size);
     let count = (end - offset) as usize;
     if count == 0 {
-        return send(stream, &frame::encode_header(FrameType::Data, 0), io_limit).await;
+        return send(stream, &frame::encode_header(FrameType::Data, 0), context).await;
     }
-    let map = match map_range(&file, offset, count) {
-        Ok(map) => map,
+    let handle = match open_unchanged(&file) {
+        Ok(handle) => handle,
         Err(message) => {
             let body = refuse(ErrorCode::Internal, message);
-            return send_answer(stream, &body, io_limit).await;
+            return send_answer(stream, &body, context).await;
         }
     };
     send(
         stream,
         &frame::encode_header(FrameType::Data, count),
-        io_limit,
+        context,
     )
     .await?;
-    send(stream, &map, io_limit).await?;
+    // A window at a time: a client that reads slowly (or never) holds one small map,
+    // not the whole range. Once the header is out, a failure can only close.
+    let end = offset + count as u64;
+    let mut at = offset;
+    while at < end {
+        let len = (end - at).min(SEND_WINDOW) as usize;
+        let map = map_window(&handle, file.size(), at, len).map_err(std::io::Error::other)?;
+        send(stream, &map, context).await?;
+        at += len as u64;
+    }
     context.counters.reads.fetch_add(1, Ordering::Relaxed);
     context
         .counters
@@ -169,16 +176,34 @@ async fn read(
     Ok(())
 }
 
-fn map_range(file: &SharedFile, offset: u64, count: usize) -> Result<memmap2::Mmap, String> {
+/// Bytes mapped at once while sending: with every connection place taken by clients that
+/// do not read, mapped memory stays at `max_connections` × this.
+pub(crate) const SEND_WINDOW: u64 = 256 * 1024;
+
+/// Opens a shared file, checking it still has the length it was hashed with.
+pub(crate) fn open_unchanged(file: &SharedFile) -> Result<File, String> {
     let handle = File::open(&file.path).map_err(|e| format!("cannot open file: {e}"))?;
-    // Re-checked on the open handle: a file shortened since it was listed must not be
-    // mapped past its end.
     let on_disk = handle.metadata().map(|m| m.len()).unwrap_or(0);
     if on_disk != file.size() {
         return Err("file changed since it was indexed".to_string());
     }
+    Ok(handle)
+}
+
+/// Maps `len` bytes at `offset`, re-checking on the open handle that the file was not
+/// shortened meanwhile (mapping past the end would fault).
+pub(crate) fn map_window(
+    handle: &File,
+    size: u64,
+    offset: u64,
+    len: usize,
+) -> Result<memmap2::Mmap, String> {
+    if handle.metadata().map(|m| m.len()).unwrap_or(0) != size {
+        return Err("file changed while being sent".to_string());
+    }
     // SAFETY: read-only map of a range checked against the file's current length; it
-    // is dropped as soon as the bytes are written.
-    unsafe { MmapOptions::new().offset(offset).len(count).map(&handle) }
+    // is dropped as soon as its bytes are written to the socket (the kernel copies from
+    // it inside `write`, where a page gone meanwhile is an EFAULT, not a signal).
+    unsafe { MmapOptions::new().offset(offset).len(len).map(handle) }
         .map_err(|e| format!("cannot map file: {e}"))
 }
