@@ -68,8 +68,12 @@ pub fn parse_args(command: &dyn Command, argv: &[String]) -> Result<ArgMatches, 
         use clap::error::ErrorKind;
         match e.kind() {
             ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
-                Ok(Output::new(serde_json::json!({ "help": e.to_string() }))
-                    .line(e.to_string().trim_end()))
+                let mut text = e.to_string().trim_end().to_string();
+                text.push_str("\n\nExamples:");
+                for example in command.examples() {
+                    text.push_str(&format!("\n  {example}"));
+                }
+                Ok(Output::new(serde_json::json!({ "help": text })).line(text))
             }
             _ => Err(CommandError::Usage(clap_message(&e))),
         }
@@ -123,5 +127,28 @@ impl Registry {
 
     pub fn commands(&self) -> impl Iterator<Item = &dyn Command> {
         self.commands.iter().map(|c| c.as_ref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_command_has_a_summary_examples_and_a_sound_grammar() {
+        for command in Registry::builtin().commands() {
+            assert!(!command.summary().is_empty(), "{}", command.name());
+            assert!(!command.examples().is_empty(), "{}", command.name());
+            command.args().name(command.name()).debug_assert();
+            // Every example parses with the command's own grammar.
+            for example in command.examples() {
+                let words = shell_words::split(example).unwrap();
+                assert_eq!(words[0], command.name(), "{example}");
+                assert!(
+                    parse_args(command, &words[1..]).is_ok(),
+                    "example {example:?} does not parse"
+                );
+            }
+        }
     }
 }
