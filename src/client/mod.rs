@@ -9,6 +9,7 @@
 mod connection;
 pub mod download;
 mod error;
+mod fanout;
 pub mod landing;
 mod legacy;
 pub mod manifest;

@@ -2,9 +2,9 @@
 
 use std::time::{Duration, Instant};
 
+use super::fanout::each_peer;
 use super::{connect, retry, ClientError, Link, PeerAddr, REQUEST_TIMEOUT};
 use crate::protocol::message::{PingAnswer, Request};
-use crate::runtime;
 
 #[derive(Debug, Clone)]
 pub enum PeerKind {
@@ -39,19 +39,9 @@ pub async fn ping(peer: &PeerAddr) -> Result<PeerStatus, ClientError> {
 
 /// Pings every peer concurrently; results come back in the order of `peers`.
 pub async fn ping_all(peers: &[PeerAddr]) -> Vec<(PeerAddr, Result<PeerStatus, ClientError>)> {
-    let tasks: Vec<_> = peers
-        .iter()
-        .cloned()
-        .map(|peer| {
-            runtime::spawn(async move {
-                let result = retry::when_busy(|| ping(&peer)).await;
-                (peer, result)
-            })
-        })
-        .collect();
-    let mut out = Vec::with_capacity(tasks.len());
-    for task in tasks {
-        out.push(task.await);
-    }
-    out
+    each_peer(peers, |peer| async move {
+        let result = retry::when_busy(|| ping(&peer)).await;
+        (peer, result)
+    })
+    .await
 }

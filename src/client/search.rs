@@ -3,6 +3,7 @@
 //! Each peer gets its own task and its own deadline, so one slow or dead peer costs the
 //! user at most that deadline, and its row still shows what went wrong.
 
+use super::fanout::each_peer;
 use super::{connect, legacy, retry, ClientError, Link, PeerAddr, REQUEST_TIMEOUT};
 use crate::protocol::hash::ContentHash;
 use crate::protocol::message::{InfoAnswer, Request, SearchAnswer, SearchHit};
@@ -76,15 +77,7 @@ async fn search_one(peer: PeerAddr, query: String) -> SearchOutcome {
 
 /// Searches every peer at once; outcomes come back in the order of `peers`.
 pub async fn search_all(peers: &[PeerAddr], query: &str) -> Vec<SearchOutcome> {
-    let tasks: Vec<_> = peers
-        .iter()
-        .map(|peer| runtime::spawn(search_one(peer.clone(), query.to_string())))
-        .collect();
-    let mut out = Vec::with_capacity(tasks.len());
-    for task in tasks {
-        out.push(task.await);
-    }
-    out
+    each_peer(peers, |peer| search_one(peer, query.to_string())).await
 }
 
 /// Asks every P2P/1 peer for `info` on `hash`; seed peers cannot answer it.
@@ -92,35 +85,25 @@ pub async fn info_all(
     peers: &[PeerAddr],
     hash: ContentHash,
 ) -> Vec<(PeerAddr, Result<InfoAnswer, ClientError>)> {
-    let tasks: Vec<_> = peers
-        .iter()
-        .cloned()
-        .map(|peer| {
-            runtime::spawn(async move {
-                let attempt = retry::when_busy(|| async {
-                    match connect(&peer, REQUEST_TIMEOUT).await? {
-                        Link::P2p(mut conn) => conn.request(&Request::Info { sha256: hash }).await,
-                        Link::Legacy => Err(ClientError::LegacyCannot {
-                            peer: peer.clone(),
-                            what: "look up a hash",
-                        }),
-                    }
-                });
-                let result = match runtime::timeout(REQUEST_TIMEOUT * 4, attempt).await {
-                    Ok(r) => r,
-                    Err(_) => Err(ClientError::TimedOut {
-                        peer: peer.clone(),
-                        what: "info",
-                        secs: (REQUEST_TIMEOUT * 4).as_secs(),
-                    }),
-                };
-                (peer, result)
-            })
-        })
-        .collect();
-    let mut out = Vec::with_capacity(tasks.len());
-    for task in tasks {
-        out.push(task.await);
-    }
-    out
+    each_peer(peers, |peer| async move {
+        let attempt = retry::when_busy(|| async {
+            match connect(&peer, REQUEST_TIMEOUT).await? {
+                Link::P2p(mut conn) => conn.request(&Request::Info { sha256: hash }).await,
+                Link::Legacy => Err(ClientError::LegacyCannot {
+                    peer: peer.clone(),
+                    what: "look up a hash",
+                }),
+            }
+        });
+        let result = match runtime::timeout(REQUEST_TIMEOUT * 4, attempt).await {
+            Ok(r) => r,
+            Err(_) => Err(ClientError::TimedOut {
+                peer: peer.clone(),
+                what: "info",
+                secs: (REQUEST_TIMEOUT * 4).as_secs(),
+            }),
+        };
+        (peer, result)
+    })
+    .await
 }

@@ -411,6 +411,9 @@ async fn receive_loop(
         while checks.pending.len() > CHECKS_IN_FLIGHT {
             checks.settle_one(shared, progress).await?;
         }
+        // The workers share one thread: a source whose socket always has bytes ready
+        // would otherwise never give the others a turn (and take every chunk).
+        futures_lite::future::yield_now().await;
     }
 }
 
