@@ -6,11 +6,15 @@
 //! exit status is the command's. Ctrl-C stops it without taking the shell down.
 
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::anyhow;
+
+/// The signal Ctrl-C sends.
+const SIGINT: i32 = 2;
 
 use crate::commands::{CommandError, CommandResult, Output};
 use crate::shell::session::Session;
@@ -128,8 +132,12 @@ pub fn run(session: &mut Session, path: &Path, name: &str, args: &[String]) -> C
             code,
             format!("plugin `{name}` exited with status {code}"),
         )),
+        // Ctrl-C reaches the plugin too (same process group): it may die of it before
+        // our own handler says so. Either way the user interrupted it.
+        None if status.signal() == Some(SIGINT) => Err(CommandError::Interrupted),
         None => Err(CommandError::Failed(anyhow!(
-            "plugin `{name}` was killed by a signal"
+            "plugin `{name}` was killed by signal {}",
+            status.signal().unwrap_or(0)
         ))),
     }
 }
