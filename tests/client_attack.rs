@@ -12,12 +12,11 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{bin, random_file, sha256_file, Conf, Listening};
+use common::{bin, random_file, sha256_file, Conf, Listening, Scripted};
 use serde_json::{json, Value};
 
 /// No client run may take longer (a hang is a failure).
@@ -69,33 +68,9 @@ fn run_client(cwd: &Path, args: &[&str], script: &str) -> Client {
     } else {
         Command::new(bin())
     };
-    let mut child = command
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("P2P_CONFIG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn p2p");
-    let mut stdin = child.stdin.take().unwrap();
-    let script = script.to_string();
-    std::thread::spawn(move || {
-        use std::io::Write;
-        let _ = stdin.write_all(script.as_bytes());
-    });
-    let mut stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let out = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stdout.read_to_string(&mut s);
-        s
-    });
-    let err = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
-        s
-    });
+    command.args(args);
+    let mut scripted = Scripted::spawn(command, cwd, script);
+    let child = &mut scripted.child;
     let started = Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -119,10 +94,11 @@ fn run_client(cwd: &Path, args: &[&str], script: &str) -> Client {
     // GNU time writes "Command exited with non-zero status N" or "Command terminated by
     // signal N" before the figure.
     let timing = std::fs::read_to_string(rss_file.path()).unwrap_or_default();
+    let (stdout, stderr) = scripted.output();
     let run = Client {
         code: status.code().unwrap_or(-1),
-        stdout: out.join().unwrap(),
-        stderr: err.join().unwrap(),
+        stdout,
+        stderr,
         peak_rss_kib: timing
             .lines()
             .last()

@@ -6,14 +6,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 
-use common::{client_conf, random_file, run_p2p, sha256_file, wait_timeout, Peer, Run};
+use common::{client_conf, random_file, run_p2p, sha256_file, wait_timeout, Listening, Peer, Run};
 use serde_json::{json, Value};
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -37,33 +36,16 @@ impl Drop for PyChild {
 
 /// Starts `seed_server.py` sharing `share` on `ip` (any free port); returns it and its
 /// `host:port`.
-fn start_seed_server(share: &Path, ip: &str) -> (PyChild, String) {
-    let mut child = Command::new("python3")
+fn start_seed_server(share: &Path, ip: &str) -> (Listening, String) {
+    let mut command = Command::new("python3");
+    command
         .arg(seed_dir().join("seed_server.py"))
         .arg("--dir")
         .arg(share)
-        .args(["--port", "0", "--host", ip, "--quiet"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn python3 seed_server.py");
-    let stdout = child.stdout.take().unwrap();
-    let child = PyChild(child);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let line = rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("seed server did not print its address");
-    let addr = line
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
-    (child, addr)
+        .args(["--port", "0", "--host", ip, "--quiet"]);
+    let server = Listening::spawn(command);
+    let addr = server.addr.clone();
+    (server, addr)
 }
 
 fn connect(addr: &str) -> TcpStream {

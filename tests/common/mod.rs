@@ -219,42 +219,61 @@ impl Run {
     }
 }
 
+/// A process fed a script on stdin, its stdout and stderr collected on threads.
+pub struct Scripted {
+    pub child: Child,
+    out: std::thread::JoinHandle<String>,
+    err: std::thread::JoinHandle<String>,
+}
+
+impl Scripted {
+    /// Spawns `command` in `cwd` (without the caller's `P2P_CONFIG`) and pipes `script`.
+    pub fn spawn(mut command: Command, cwd: &Path, script: &str) -> Scripted {
+        let mut child = command
+            .current_dir(cwd)
+            .env_remove("P2P_CONFIG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn p2p");
+        let mut stdin = child.stdin.take().unwrap();
+        let script = script.to_string();
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(script.as_bytes());
+        });
+        let collect = |mut pipe: Box<dyn Read + Send>| {
+            std::thread::spawn(move || {
+                let mut s = String::new();
+                let _ = pipe.read_to_string(&mut s);
+                s
+            })
+        };
+        let out = collect(Box::new(child.stdout.take().unwrap()));
+        let err = collect(Box::new(child.stderr.take().unwrap()));
+        Scripted { child, out, err }
+    }
+
+    /// What it wrote to stdout and stderr (call once it has exited).
+    pub fn output(self) -> (String, String) {
+        (self.out.join().unwrap(), self.err.join().unwrap())
+    }
+}
+
 /// Runs `p2p ARGS` with `script` piped to stdin, in `cwd`, killing it after `limit`.
 pub fn run_p2p(cwd: &Path, args: &[&str], script: &str, limit: Duration) -> Run {
-    let mut child = Command::new(bin())
-        .args(args)
-        .current_dir(cwd)
-        .env_remove("P2P_CONFIG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn p2p");
-    let mut stdin = child.stdin.take().unwrap();
-    let script = script.to_string();
-    std::thread::spawn(move || {
-        let _ = stdin.write_all(script.as_bytes());
-    });
-    let mut stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let out_thread = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stdout.read_to_string(&mut s);
-        s
-    });
-    let err_thread = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
-        s
-    });
-    let status = wait_timeout(&mut child, limit).unwrap_or_else(|| {
-        let _ = child.kill();
+    let mut command = Command::new(bin());
+    command.args(args);
+    let mut run = Scripted::spawn(command, cwd, script);
+    let status = wait_timeout(&mut run.child, limit).unwrap_or_else(|| {
+        let _ = run.child.kill();
         panic!("p2p {args:?} did not finish within {limit:?}");
     });
+    let (stdout, stderr) = run.output();
     Run {
         code: status.code().unwrap_or(-1),
-        stdout: out_thread.join().unwrap(),
-        stderr: err_thread.join().unwrap(),
+        stdout,
+        stderr,
     }
 }
 
