@@ -88,7 +88,7 @@ esac
 _arguments "${_arguments_options[@]}" : \
 '-h[Print help]' \
 '--help[Print help]' \
-'*::pattern -- Substring of the file name, or a glob with * and ? (case-insensitive):_default' \
+'*::pattern -- Substring of the file name, or a glob with * and ? (case-insensitive); with a `/` in it, matched against the path instead:_default' \
 && ret=0
 ;;
 (get)

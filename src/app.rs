@@ -185,7 +185,10 @@ fn start_background_server(session: &mut Session) {
             runtime::spawn(server.run(std::future::pending::<()>()));
             runtime::spawn(rescan_periodically(shares));
         }
-        Err(e) => eprintln!("warning: {e}; going on as a client only"),
+        Err(e) => eprintln!(
+            "warning: {}; going on as a client only",
+            crate::client::error_chain(&e)
+        ),
     }
 }
 
@@ -212,7 +215,7 @@ fn serve_mode(config_path: Option<&Path>) -> i32 {
     )) {
         Ok(server) => server,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", crate::client::error_chain(&e));
             return 1;
         }
     };

@@ -74,10 +74,16 @@ fn only_listed_addresses_are_served() {
         "",
         LIMIT,
     );
-    assert_eq!(run.code, 0);
+    // No peer answered: the search failed, and says why (issue 10).
+    assert_eq!(run.code, 1);
     let line = &run.json_lines()[0];
-    assert!(line["results"].as_array().unwrap().is_empty());
-    assert_eq!(line["peers"][0]["status"], "error");
+    assert!(
+        line["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("allow-list"),
+        "{line}"
+    );
     let run = run_p2p(root, &["--config", c, "get", &want], "", LIMIT);
     assert_eq!(run.code, 1);
     assert!(!root.join("stranger-downloads/secret.bin").exists());

@@ -257,27 +257,20 @@ fn evil_args(mode: &str, on: &str) -> Vec<String> {
     vec!["--mode".into(), mode.into(), "--on".into(), on.into()]
 }
 
-/// `search` exits 0 with a row for the peer saying `error` (one line of text).
+/// `search` whose only peer is broken: nobody answered, so it fails (exit 1, issue 10)
+/// with one `error:` line naming the peer and why, and the JSON error object.
 fn assert_search_error_row(tag: &str, run: &Client, peer: &str) {
-    assert_eq!(run.code, 0, "{tag}: {}\n{}", run.stdout, run.stderr);
-    assert!(
-        run.error_lines().is_empty(),
-        "{tag}: stderr {:?}",
-        run.stderr
-    );
+    assert_failed(tag, run);
+    let line = run.error_lines()[0];
+    assert!(line.contains(peer), "{tag}: {line}");
     let lines = run.json_lines();
     assert_eq!(lines.len(), 1, "{tag}: {}", run.stdout);
-    let rows = lines[0]["peers"].as_array().unwrap();
-    assert_eq!(rows.len(), 1, "{tag}: {}", lines[0]);
-    assert_eq!(rows[0]["peer"], json!(peer), "{tag}: {}", lines[0]);
-    assert_eq!(rows[0]["status"], json!("error"), "{tag}: {}", lines[0]);
-    let reason = rows[0]["error"].as_str().unwrap_or_default();
+    let message = lines[0]["error"]["message"].as_str().unwrap_or_default();
     assert!(
-        !reason.is_empty() && !reason.contains('\n'),
+        message.contains(peer) && !message.contains('\n'),
         "{tag}: {}",
         lines[0]
     );
-    assert_eq!(lines[0]["results"], json!([]), "{tag}: {}", lines[0]);
 }
 
 /// A failed command: exit 1, exactly one stderr line `error: ...`, and the last stdout
@@ -550,5 +543,126 @@ fn get_by_hash_says_why_each_peer_failed() {
     assert!(
         line.contains(&world.peer.addr) && !line.contains("no peer has"),
         "the error line hides the reason: {line:?}"
+    );
+}
+
+/// Issue 10 item 1: an `info` answer whose chunk size is not the one the size gives
+/// (a 1 GiB chunk for a 1 GiB file, an 8 GiB one for 8 GiB) is refused before a byte
+/// is asked for: one clear line, a bounded peak RSS.
+#[test]
+fn info_with_a_chunk_size_off_the_rule_is_refused() {
+    const GIB: u64 = 1 << 30;
+    assert!(
+        Path::new("/usr/bin/time").exists() || std::env::var_os("CI").is_none(),
+        "CI must install GNU time (/usr/bin/time) to measure peak RSS"
+    );
+    for size in [GIB, 8 * GIB] {
+        let world = World::new("127.0.0.87", |_| {
+            let mut args = evil_args("claim", "all");
+            args.extend(["--claim-size".into(), size.to_string()]);
+            args.extend(["--claim-chunk".into(), size.to_string()]);
+            args
+        });
+        let tag = format!("chunk of {size}");
+        let (run, client) = world.run(&tag, &["get", &world.hash], "");
+        assert_failed(&tag, &run);
+        let line = run.error_lines()[0];
+        assert!(line.contains("chunk size"), "{tag}: {line}");
+        assert!(
+            !client.downloads().exists() || visible_names(&client.downloads()).is_empty(),
+            "{tag}"
+        );
+        eprintln!("[{tag}] peak RSS {} KiB: {line}", run.peak_rss_kib);
+    }
+}
+
+/// Issue 10 item 1: a peer may claim any size; a 1 TiB file has 128 MiB chunks by the
+/// rule. Its garbage is received a bounded piece at a time (never a whole chunk in
+/// memory), the chunk fails its hash, the liar is dropped, and with nothing verified
+/// no sparse `.part` or sidecar is left behind.
+#[test]
+fn a_huge_claimed_file_is_fetched_in_bounded_pieces() {
+    const TIB: u64 = 1 << 40;
+    let world = World::new("127.0.0.88", |_| {
+        let mut args = evil_args("claim", "all");
+        args.extend(["--claim-size".into(), TIB.to_string()]);
+        args
+    });
+    let (run, client) = world.run("1 TiB", &["get", &world.hash], "");
+    assert_failed("1 TiB", &run);
+    let line = run.error_lines()[0];
+    assert!(line.contains("do not match chunk 0"), "{line}");
+    if Path::new("/usr/bin/time").exists() {
+        assert!(run.peak_rss_kib > 0, "GNU time gave no figure");
+    }
+    let left: Vec<PathBuf> = tree(&client.downloads()).into_iter().collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    // A failed download is one of the session's transfers.
+    let script = format!("get {}\ntransfers\n", world.hash);
+    let (listed, _) = world.run("listed", &["--keep-going"], &script);
+    let lines = listed.json_lines();
+    let transfers = lines[1]["transfers"].as_array().unwrap();
+    assert_eq!(transfers.len(), 1, "{}", lines[1]);
+    assert_eq!(transfers[0]["state"], "failed", "{}", lines[1]);
+    eprintln!("[1 TiB claim] peak RSS {} KiB: {line}", run.peak_rss_kib);
+}
+
+/// Issue 10 item 2: names, paths and peer names from the network never reach the
+/// terminal raw: control characters appear as `\x1b`, a newline does not split a row,
+/// and `--json` keeps the exact strings.
+#[test]
+fn terminal_escapes_from_peers_are_shown_not_obeyed() {
+    let file_name = "esc\u{1b}[31mred\nline.txt";
+    let ping_name = "evil\u{1b}]0;PWNED\u{7}\u{1b}[2J";
+    let world = World::new("127.0.0.89", |_| {
+        vec![
+            "--name-json".into(),
+            serde_json::to_string(file_name).unwrap(),
+            "--ping-name-json".into(),
+            serde_json::to_string(ping_name).unwrap(),
+        ]
+    });
+    let client = world.client("escapes");
+    let conf = client.conf.to_str().unwrap();
+    let plain = run_client(&client.work, &["--config", conf], "peers\nsearch esc\n");
+    assert_eq!(plain.code, 0, "{}", plain.stderr);
+    for text in [&plain.stdout, &plain.stderr] {
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{7}'),
+            "raw escape on the screen: {text:?}"
+        );
+    }
+    assert!(
+        plain.stdout.contains("evil\\x1b]0;PWNED\\x07\\x1b[2J"),
+        "{}",
+        plain.stdout
+    );
+    let row = plain
+        .stdout
+        .lines()
+        .find(|l| l.contains("esc\\x1b[31mred"))
+        .unwrap_or_else(|| panic!("no escaped row: {}", plain.stdout));
+    assert!(
+        row.contains("\\x0aline.txt"),
+        "the newline split the row: {row}"
+    );
+
+    let json = run_client(
+        &client.work,
+        &["--config", conf, "--json"],
+        "peers\nsearch esc\n",
+    );
+    let lines = json.json_lines();
+    assert_eq!(
+        lines[0]["peers"][0]["name"],
+        json!(ping_name),
+        "{}",
+        lines[0]
+    );
+    assert_eq!(
+        lines[1]["results"][0]["name"],
+        json!(file_name),
+        "{}",
+        lines[1]
     );
 }

@@ -8,7 +8,7 @@ use crate::protocol::message::RemoteError;
 
 #[derive(Debug, Error)]
 pub enum ClientError {
-    #[error("{peer}: cannot connect: {source}")]
+    #[error("{peer}: cannot connect")]
     Connect {
         peer: PeerAddr,
         #[source]
@@ -20,7 +20,7 @@ pub enum ClientError {
         what: &'static str,
         secs: u64,
     },
-    #[error("{peer}: connection lost: {source}")]
+    #[error("{peer}: connection lost")]
     Io {
         peer: PeerAddr,
         #[source]
@@ -34,20 +34,35 @@ pub enum ClientError {
     Refused { peer: PeerAddr },
     #[error("{peer}: protocol error: {message}")]
     Protocol { peer: PeerAddr, message: String },
+    /// The peer's own words (an error answer): the message, not a cause behind it.
     #[error("{peer}: {error}")]
-    Remote {
-        peer: PeerAddr,
-        #[source]
-        error: RemoteError,
-    },
+    Remote { peer: PeerAddr, error: RemoteError },
     #[error("{peer}: a seed (legacy) peer cannot {what}")]
     LegacyCannot { peer: PeerAddr, what: &'static str },
 }
 
+/// An error and every cause behind it, on one line (`a: b: c`): each layer's message
+/// names only its own part, so each cause is printed exactly once.
+pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        cause = e.source();
+    }
+    text
+}
+
 impl ClientError {
+    /// The whole message with its causes, on one line.
+    pub fn line(&self) -> String {
+        chain(self)
+    }
+
     /// A short reason for a table cell: the message without the peer in front.
     pub fn reason(&self) -> String {
-        let full = self.to_string();
+        let full = self.line();
         let peer = match self {
             ClientError::Connect { peer, .. }
             | ClientError::TimedOut { peer, .. }

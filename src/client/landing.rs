@@ -18,7 +18,7 @@ use crate::protocol::hash::ContentHash;
 
 #[derive(Debug, Error)]
 pub enum LandingError {
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}")]
     Disk {
         path: PathBuf,
         #[source]
@@ -119,20 +119,22 @@ impl Destination {
         hash: &ContentHash,
         size: Option<u64>,
     ) -> Result<Option<PathBuf>, LandingError> {
-        let candidate = match self {
-            Destination::Folder { dir, name } => dir.join(name),
-            Destination::File(path) => path.clone(),
+        let holds = |candidate: &Path| {
+            std::fs::metadata(candidate).is_ok_and(|meta| {
+                meta.is_file()
+                    && size.is_none_or(|s| s == meta.len())
+                    && hasher::hash_file(candidate, meta.len()).ok() == Some(*hash)
+            })
         };
-        let Ok(meta) = std::fs::metadata(&candidate) else {
-            return Ok(None);
-        };
-        let same = meta.is_file()
-            && size.is_none_or(|s| s == meta.len())
-            && hasher::hash_file(&candidate, meta.len()).ok() == Some(*hash);
-        match (same, self) {
-            (true, _) => Ok(Some(candidate)),
-            (false, Destination::File(path)) => Err(LandingError::Exists(path.clone())),
-            (false, Destination::Folder { .. }) => Ok(None),
+        match self {
+            Destination::File(path) if !path.exists() => Ok(None),
+            Destination::File(path) if holds(path) => Ok(Some(path.clone())),
+            Destination::File(path) => Err(LandingError::Exists(path.clone())),
+            // The name, or a `name (N)` sibling an earlier get of other content made: a
+            // content already here under either is not fetched again.
+            Destination::Folder { dir, name } => Ok(siblings(dir, name)
+                .into_iter()
+                .find(|candidate| holds(candidate))),
         }
     }
 
@@ -167,6 +169,35 @@ impl Destination {
             }
         }
     }
+}
+
+/// `dir/name` and every `dir/name (N)` beside it, the plain name first.
+fn siblings(dir: &Path, name: &str) -> Vec<PathBuf> {
+    let (stem, ext) = match name.rfind('.') {
+        Some(dot) if dot > 0 => (&name[..dot], &name[dot..]),
+        _ => (name, ""),
+    };
+    let mut numbered: Vec<(u32, PathBuf)> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let file_name = entry.file_name();
+            let text = file_name.to_str()?;
+            let n: u32 = text
+                .strip_prefix(stem)?
+                .strip_suffix(ext)?
+                .strip_prefix(" (")?
+                .strip_suffix(')')?
+                .parse()
+                .ok()?;
+            (n > 0).then(|| (n, entry.path()))
+        })
+        .collect();
+    numbered.sort();
+    std::iter::once(dir.join(name))
+        .chain(numbered.into_iter().map(|(_, path)| path))
+        .collect()
 }
 
 /// For file systems without hard links: copy, having checked the name is free (the
@@ -222,6 +253,8 @@ mod tests {
         assert_eq!(std::fs::read(dir.path().join("f.txt")).unwrap(), b"old");
         assert_eq!(std::fs::read(&landed).unwrap(), b"new");
         assert!(!part_path(dir.path(), &hash).exists());
+        // Issue 10: the content under a `name (N)` sibling is already here.
+        assert_eq!(dest.already_present(&hash, Some(3)).unwrap(), Some(landed));
         let exact = Destination::File(dir.path().join("f.txt"));
         assert!(matches!(
             exact.already_present(&hash, Some(3)),

@@ -7,12 +7,14 @@ use anyhow::anyhow;
 use clap::Args;
 use serde_json::json;
 
-use super::{from_matches, human_bytes, Command, CommandError, CommandResult, Output};
+use super::search::group_rows;
+use super::{
+    escape_control, from_matches, human_bytes, Command, CommandError, CommandResult, Output,
+};
 use crate::client::manifest;
 use crate::client::ClientError;
 use crate::client::{
-    download, info_all, ping_all, search_all, DownloadPlan, PeerAddr, PeerKind, PeerSearch, Source,
-    Target,
+    download, info_all, ping_all, search_all, DownloadPlan, PeerAddr, PeerKind, Source, Target,
 };
 use crate::protocol::hash::ContentHash;
 use crate::protocol::message::ErrorCode;
@@ -60,8 +62,10 @@ impl Command for Get {
 
     fn run(&self, session: &mut Session, matches: clap::ArgMatches) -> CommandResult {
         let args: GetArgs = from_matches(&matches)?;
-        let chosen = choose(session, &args.what)?;
         let allowed = resolve_from(session, &args.from)?;
+        // With --from, only those peers are asked (listed or not); else every known one.
+        let asked = allowed.clone().unwrap_or_else(|| session.peers.clone());
+        let chosen = choose(session, &asked, &args.what)?;
         let sources: Vec<Source> = chosen
             .sources
             .into_iter()
@@ -82,15 +86,15 @@ impl Command for Get {
             name: chosen.name.clone(),
             size: chosen.size,
             sources,
-            target,
+            target: target.clone(),
             stall_timeout: std::time::Duration::from_secs(
                 session.settings.download.stall_timeout_s,
             ),
         };
         let view = ProgressView::new(session.output);
+        let started = std::time::Instant::now();
         let result = session.run(download(plan, &|event| view.show(event)));
         view.finish();
-        let result = result?;
         let record = |outcome, bytes, elapsed_ms, sources: Vec<String>| TransferRecord {
             name: chosen.name.clone().unwrap_or_default(),
             hash: chosen.hash.to_string(),
@@ -99,17 +103,43 @@ impl Command for Get {
             elapsed_ms,
             sources,
             outcome,
+            interrupted: false,
         };
+        let elapsed_ms = started.elapsed().as_millis() as u64;
         let done = match result {
-            Ok(done) => done,
-            Err(e) => {
+            Ok(Ok(done)) => done,
+            Ok(Err(e)) => {
+                let message = format!("{:#}", anyhow::Error::from(e));
                 session
                     .transfers
-                    .push(record(Err(e.to_string()), 0, 0, Vec::new()));
-                return Err(CommandError::Failed(e.into()));
+                    .push(record(Err(message.clone()), 0, elapsed_ms, Vec::new()));
+                return Err(CommandError::Failed(anyhow!(message)));
+            }
+            Err(_interrupted) => {
+                let message = match crate::client::download::kept_for_resume(&target, &chosen.hash)
+                {
+                    Some((kept, size)) => format!(
+                        "interrupted; {} of {} kept for the next `get {}`",
+                        human_bytes(kept),
+                        human_bytes(size),
+                        chosen.hash
+                    ),
+                    None => "interrupted; nothing was kept".to_string(),
+                };
+                session.transfers.push(TransferRecord {
+                    interrupted: true,
+                    ..record(Err(message.clone()), 0, elapsed_ms, Vec::new())
+                });
+                return Err(CommandError::Cancelled(message));
             }
         };
-        let sources: Vec<String> = done.sources.iter().map(|(p, _)| p.to_string()).collect();
+        // The peers that sent bytes: a source asked but never used is not one.
+        let sources: Vec<String> = done
+            .sources
+            .iter()
+            .filter(|(_, bytes)| *bytes > 0)
+            .map(|(p, _)| p.to_string())
+            .collect();
         let served: serde_json::Map<String, serde_json::Value> = done
             .sources
             .iter()
@@ -149,16 +179,24 @@ impl Command for Get {
                 human_bytes(done.size)
             )
         } else {
+            let from = if sources.is_empty() {
+                String::new()
+            } else {
+                format!(" from {}", sources.join(", "))
+            };
+            let rate = if done.fetched > 0 {
+                format!(" ({}/s)", human_bytes((done.fetched as f64 / secs) as u64))
+            } else {
+                String::new()
+            };
             format!(
-                "saved {} ({}) from {} in {:.2} s ({:.0} MB/s), sha256 verified",
+                "saved {} ({}){from} in {:.2} s{rate}, sha256 verified",
                 done.path.display(),
                 human_bytes(done.size),
-                sources.join(", "),
                 secs,
-                mb_per_s
             )
         };
-        Ok(Output::new(json!({
+        let mut output = Output::new(json!({
             "path": done.path.display().to_string(),
             "name": done.path.file_name().map(|n| n.to_string_lossy().into_owned()),
             "size": done.size,
@@ -172,7 +210,12 @@ impl Command for Get {
             "elapsed_ms": elapsed_ms,
             "mb_per_s": mb_per_s,
         }))
-        .line(line + &notes.iter().map(|n| format!("\n  {n}")).collect::<String>()))
+        .line(line);
+        // Reasons quote peers: one line each, whatever they hold.
+        for note in &notes {
+            output = output.line(format!("  {}", escape_control(note, false)));
+        }
+        Ok(output)
     }
 }
 
@@ -184,12 +227,15 @@ struct Chosen {
     sources: Vec<Source>,
 }
 
-fn choose(session: &mut Session, what: &str) -> Result<Chosen, CommandError> {
+fn choose(session: &mut Session, asked: &[PeerAddr], what: &str) -> Result<Chosen, CommandError> {
     if ContentHash::looks_like(what) {
         let hash: ContentHash = what
             .parse()
             .map_err(|e: crate::protocol::hash::BadHash| CommandError::Usage(e.to_string()))?;
-        return by_hash(session, hash, None);
+        return by_hash(session, asked, hash, None);
+    }
+    if let Some(hash) = by_prefix(session, what)? {
+        return by_hash(session, asked, hash, None);
     }
     if !what.is_empty() && what.bytes().all(|b| b.is_ascii_digit()) {
         let Some(last) = &session.last_search else {
@@ -206,27 +252,64 @@ fn choose(session: &mut Session, what: &str) -> Result<Chosen, CommandError> {
         };
         return from_rows(&row, &last.rows.clone());
     }
-    by_name(session, what)
+    by_name(session, asked, what)
+}
+
+/// A hex prefix (at least 8 digits) of a hash in the last search, as tables show them
+/// shortened: the one hash it starts, `None` if it starts none (it may be a name), an
+/// error listing the candidates if it starts several.
+fn by_prefix(session: &Session, what: &str) -> Result<Option<ContentHash>, CommandError> {
+    const MIN_PREFIX: usize = 8;
+    if what.len() < MIN_PREFIX || what.len() >= 64 || !what.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(None);
+    }
+    let prefix = what.to_ascii_lowercase();
+    let mut found: Vec<&str> = session
+        .last_search
+        .iter()
+        .flat_map(|last| last.rows.iter())
+        .map(|r| r.hash.as_str())
+        .filter(|h| h.starts_with(&prefix) && ContentHash::looks_like(h))
+        .collect();
+    found.sort_unstable();
+    found.dedup();
+    match found.as_slice() {
+        [] => Ok(None),
+        [one] => one
+            .parse()
+            .map(Some)
+            .map_err(|e: crate::protocol::hash::BadHash| CommandError::Failed(anyhow!("{e}"))),
+        many => Err(CommandError::Failed(anyhow!(
+            "{what} starts {} hashes of the last search; give more digits: {}",
+            many.len(),
+            many.join(", ")
+        ))),
+    }
 }
 
 /// Every row of `rows` with `row`'s content is a source.
 fn from_rows(row: &SearchRow, rows: &[SearchRow]) -> Result<Chosen, CommandError> {
     let hash: ContentHash = row.hash.parse().map_err(|_| {
+        let peers: Vec<String> = row.holders.iter().map(|h| h.peer.to_string()).collect();
         CommandError::Failed(anyhow!(
             "{} gave {:?} as the hash of {}: not a SHA-256, so it cannot be verified",
-            row.peer,
+            peers.join(", "),
             row.hash,
             row.name
         ))
     })?;
     let mut sources = Vec::new();
-    for r in rows.iter().filter(|r| r.hash == row.hash) {
-        if sources.iter().any(|s: &Source| s.peer == r.peer) {
+    for holder in rows
+        .iter()
+        .filter(|r| r.hash == row.hash)
+        .flat_map(|r| r.holders.iter())
+    {
+        if sources.iter().any(|s: &Source| s.peer == holder.peer) {
             continue;
         }
         sources.push(Source {
-            peer: r.peer.clone(),
-            legacy_hash: r.legacy.then(|| r.hash.clone()),
+            peer: holder.peer.clone(),
+            legacy_hash: holder.legacy.then(|| row.hash.clone()),
         });
     }
     // P2P/1 sources first: they can resume and say the size.
@@ -244,10 +327,11 @@ fn from_rows(row: &SearchRow, rows: &[SearchRow]) -> Result<Chosen, CommandError
 
 fn by_hash(
     session: &mut Session,
+    asked: &[PeerAddr],
     hash: ContentHash,
     name: Option<String>,
 ) -> Result<Chosen, CommandError> {
-    let answers = session.run(info_all(&session.peers, hash))?;
+    let answers = session.run(info_all(asked, hash))?;
     let mut sources = Vec::new();
     let mut size = None;
     let mut info_name = None;
@@ -265,22 +349,20 @@ fn by_hash(
             }
             Err(ClientError::Remote { error, .. }) if error.code == ErrorCode::NotFound => {}
             Err(ClientError::LegacyCannot { .. }) => {}
-            Err(e) => troubles.push(e.to_string()),
+            Err(e) => troubles.push(e.line()),
         }
     }
     // Seed peers can only be sources for a hash an earlier search found on them.
     if let Some(last) = &session.last_search {
-        for row in last
-            .rows
-            .iter()
-            .filter(|r| r.legacy && r.hash == hash.to_string())
-        {
-            if !sources.iter().any(|s| s.peer == row.peer) {
-                sources.push(Source {
-                    peer: row.peer.clone(),
-                    legacy_hash: Some(row.hash.clone()),
-                });
-                info_name.get_or_insert(row.name.clone());
+        for row in last.rows.iter().filter(|r| r.hash == hash.to_string()) {
+            for holder in row.holders.iter().filter(|h| h.legacy) {
+                if !sources.iter().any(|s| s.peer == holder.peer) {
+                    sources.push(Source {
+                        peer: holder.peer.clone(),
+                        legacy_hash: Some(row.hash.clone()),
+                    });
+                    info_name.get_or_insert(row.name.clone());
+                }
             }
         }
     }
@@ -301,60 +383,39 @@ fn by_hash(
     })
 }
 
-fn by_name(session: &mut Session, name: &str) -> Result<Chosen, CommandError> {
+/// A file by its exact name, or by its exact path under the share when `name` holds a
+/// `/` (as search shows paths): from the last search if it is there, else asked for.
+fn by_name(session: &mut Session, asked: &[PeerAddr], name: &str) -> Result<Chosen, CommandError> {
+    let on_path = name.contains('/');
+    let wanted = |row_name: &str, row_path: &str| {
+        if on_path {
+            row_path == name
+        } else {
+            row_name == name
+        }
+    };
     let mut rows: Vec<SearchRow> = session
         .last_search
         .as_ref()
         .map(|last| {
             last.rows
                 .iter()
-                .filter(|r| r.name == name)
+                .filter(|r| r.holders.iter().any(|h| wanted(&r.name, &h.path)))
                 .cloned()
                 .collect()
         })
         .unwrap_or_default();
     if rows.is_empty() {
-        let outcomes = session.run(search_all(&session.peers, name))?;
-        for outcome in outcomes {
-            match outcome.result {
-                PeerSearch::Hits { hits, .. } => {
-                    rows.extend(
-                        hits.into_iter()
-                            .filter(|h| h.name == name)
-                            .map(|h| SearchRow {
-                                row: 0,
-                                peer: outcome.peer.clone(),
-                                name: h.name,
-                                path: h.path,
-                                size: Some(h.size),
-                                hash: h.sha256.to_string(),
-                                modified: Some(h.modified),
-                                legacy: false,
-                            }),
-                    );
-                }
-                PeerSearch::Legacy {
-                    hash: Some(hash), ..
-                } => rows.push(SearchRow {
-                    row: 0,
-                    peer: outcome.peer.clone(),
-                    name: name.to_string(),
-                    path: name.to_string(),
-                    size: None,
-                    hash,
-                    modified: None,
-                    legacy: true,
-                }),
-                _ => {}
-            }
-        }
+        let outcomes = session.run(search_all(asked, name))?;
+        rows = group_rows(&outcomes, |hit| wanted(&hit.name, &hit.path));
     }
     let mut hashes: Vec<&str> = rows.iter().map(|r| r.hash.as_str()).collect();
     hashes.sort_unstable();
     hashes.dedup();
     match hashes.as_slice() {
         [] => Err(CommandError::Failed(anyhow!(
-            "no peer has a file named {name:?}"
+            "no peer has a file {} {name:?}",
+            if on_path { "at" } else { "named" }
         ))),
         [_] => from_rows(&rows[0], &rows),
         many => Err(CommandError::Failed(anyhow!(
@@ -377,8 +438,11 @@ fn resolve_from(
     let mut allowed = Vec::new();
     let mut by_name = Vec::new();
     for text in from {
+        // An address is taken as it is, listed or not: a one-off source.
         match PeerAddr::parse(text) {
-            Ok(addr) if session.peers.contains(&addr) => allowed.push(addr),
+            Ok(addr) if session.peers.contains(&addr) || looks_like_address(text) => {
+                allowed.push(addr)
+            }
             _ => by_name.push(text.clone()),
         }
     }
@@ -399,6 +463,15 @@ fn resolve_from(
         }
     }
     Ok(Some(allowed))
+}
+
+/// An IP address, or anything with a port: not a peer's name.
+fn looks_like_address(text: &str) -> bool {
+    text.parse::<std::net::IpAddr>().is_ok()
+        || text.parse::<std::net::SocketAddr>().is_ok()
+        || text
+            .rsplit_once(':')
+            .is_some_and(|(_, port)| port.parse::<u16>().is_ok())
 }
 
 fn expand_home(path: PathBuf) -> PathBuf {

@@ -15,7 +15,7 @@ mod share;
 mod transfers;
 mod unshare;
 
-pub use output::{human_bytes, Block, Output};
+pub use output::{escape_control, human_bytes, Block, Output};
 
 use clap::{ArgMatches, FromArgMatches};
 
@@ -30,6 +30,9 @@ pub enum CommandError {
     Failed(anyhow::Error),
     /// Ctrl-C or SIGINT stopped it.
     Interrupted,
+    /// Ctrl-C or SIGINT stopped it; the message says what was kept (a download's
+    /// verified bytes, for the next `get`).
+    Cancelled(String),
     /// A plugin ended with this non-zero status.
     Exit(i32, String),
 }

@@ -5,15 +5,18 @@
 use clap::Args;
 use serde_json::json;
 
-use super::{from_matches, human_bytes, Command, CommandResult, Output};
-use crate::client::{search_all, PeerSearch};
-use crate::shell::session::{LastSearch, SearchRow, Session};
+use anyhow::anyhow;
+
+use super::{from_matches, human_bytes, Command, CommandError, CommandResult, Output};
+use crate::client::{search_all, PeerSearch, SearchOutcome};
+use crate::shell::session::{Holder, LastSearch, SearchRow, Session};
 
 pub struct Search;
 
 #[derive(Args)]
 struct SearchArgs {
-    /// Substring of the file name, or a glob with * and ? (case-insensitive)
+    /// Substring of the file name, or a glob with * and ? (case-insensitive); with a `/`
+    /// in it, matched against the path instead
     #[arg(required = true, num_args = 1..)]
     pattern: Vec<String>,
 }
@@ -32,81 +35,52 @@ impl Command for Search {
             "search report",
             "search '*.pdf'",
             "search 'photo-20??-*.jpg'",
+            "search albums/2024/",
         ]
     }
 
     fn args(&self) -> clap::Command {
         SearchArgs::augment_args(clap::Command::new("search")).about(
             "Ask every peer at once for files whose name matches PATTERN: a \
-             case-insensitive substring, or a glob over the whole name when it has * or ?",
+             case-insensitive substring, or a glob over the whole name when it has * or ?. \
+             A PATTERN with / in it is matched against the path under the share instead \
+             (`search music/live/`). One row per distinct name and content, with the \
+             peers holding it; `get N` takes every one of them as a source.",
         )
     }
 
     fn run(&self, session: &mut Session, matches: clap::ArgMatches) -> CommandResult {
         let args: SearchArgs = from_matches(&matches)?;
         let query = args.pattern.join(" ");
+        if session.peers.is_empty() {
+            return Err(CommandError::Failed(anyhow!(
+                "no peers to ask: `peers add HOST[:PORT]` adds one"
+            )));
+        }
         let started = std::time::Instant::now();
         let outcomes = session.run(search_all(&session.peers, &query))?;
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
 
-        let mut rows = Vec::new();
         let mut peer_entries = Vec::new();
         let mut quiet_rows = Vec::new();
-        for (order, outcome) in outcomes.iter().enumerate() {
+        let mut failures = Vec::new();
+        for outcome in &outcomes {
             let peer = &outcome.peer;
+            let quiet =
+                |what: String| vec![String::new(), peer.to_string(), what, "".into(), "".into()];
             match &outcome.result {
                 PeerSearch::Hits { hits, truncated } => {
-                    for hit in hits {
-                        rows.push((
-                            order,
-                            SearchRow {
-                                row: 0,
-                                peer: peer.clone(),
-                                name: hit.name.clone(),
-                                path: hit.path.clone(),
-                                size: Some(hit.size),
-                                hash: hit.sha256.to_string(),
-                                modified: Some(hit.modified),
-                                legacy: false,
-                            },
-                        ));
-                    }
                     peer_entries.push(json!({
                         "peer": peer.to_string(), "status": if hits.is_empty() { "empty" } else { "ok" },
                         "results": hits.len(), "truncated": truncated,
                     }));
                     if hits.is_empty() {
-                        quiet_rows.push(vec![
-                            String::new(),
-                            peer.to_string(),
-                            "—".into(),
-                            String::new(),
-                            String::new(),
-                        ]);
+                        quiet_rows.push(quiet("—".into()));
                     }
                 }
-                PeerSearch::Legacy { name, hash } => {
-                    match hash {
-                        Some(hash) => rows.push((
-                            order,
-                            SearchRow {
-                                row: 0,
-                                peer: peer.clone(),
-                                name: name.clone(),
-                                path: name.clone(),
-                                size: None,
-                                hash: hash.clone(),
-                                modified: None,
-                                legacy: true,
-                            },
-                        )),
-                        None => quiet_rows.push(vec![
-                            String::new(),
-                            peer.to_string(),
-                            "—".into(),
-                            String::new(),
-                            String::new(),
-                        ]),
+                PeerSearch::Legacy { hash, .. } => {
+                    if hash.is_none() {
+                        quiet_rows.push(quiet("—".into()));
                     }
                     peer_entries.push(json!({
                         "peer": peer.to_string(), "status": if hash.is_some() { "ok" } else { "empty" },
@@ -115,34 +89,22 @@ impl Command for Search {
                 }
                 PeerSearch::Failed(e) => {
                     let reason = e.reason();
-                    quiet_rows.push(vec![
-                        String::new(),
-                        peer.to_string(),
-                        format!("error: {reason}"),
-                        String::new(),
-                        String::new(),
-                    ]);
+                    quiet_rows.push(quiet(format!("error: {reason}")));
                     peer_entries.push(json!({
                         "peer": peer.to_string(), "status": "error", "results": 0, "error": reason,
                     }));
+                    failures.push(e.line());
                 }
             }
         }
-        // Rows by name, then in the order peers are listed; numbered as shown.
-        rows.sort_by(|(oa, a), (ob, b)| {
-            a.name
-                .cmp(&b.name)
-                .then(oa.cmp(ob))
-                .then(a.path.cmp(&b.path))
-        });
-        let rows: Vec<SearchRow> = rows
-            .into_iter()
-            .enumerate()
-            .map(|(i, (_, mut row))| {
-                row.row = i + 1;
-                row
-            })
-            .collect();
+        // A search nobody answered found nothing out: it failed, with every reason.
+        if failures.len() == outcomes.len() {
+            return Err(CommandError::Failed(anyhow!(
+                "no peer answered the search: {}",
+                failures.join("; ")
+            )));
+        }
+        let rows = group_rows(&outcomes, |_| true);
 
         let terminal = session.output.terminal;
         let mut table: Vec<Vec<String>> = rows
@@ -150,7 +112,7 @@ impl Command for Search {
             .map(|r| {
                 vec![
                     r.row.to_string(),
-                    r.peer.to_string(),
+                    holders_cell(r),
                     r.path.clone(),
                     r.size.map_or_else(|| "?".into(), human_bytes),
                     if terminal && r.hash.len() > 16 {
@@ -165,24 +127,114 @@ impl Command for Search {
         let results: Vec<_> = rows
             .iter()
             .map(|r| {
+                let legacy = r.holders.iter().all(|h| h.legacy);
                 json!({
-                    "row": r.row, "peer": r.peer.to_string(), "name": r.name, "path": r.path,
-                    "size": r.size, "sha256": r.hash, "modified": r.modified, "legacy": r.legacy,
+                    "row": r.row, "name": r.name, "path": r.path,
+                    "size": r.size, "sha256": r.hash, "modified": r.modified, "legacy": legacy,
+                    "peer": r.holders.first().map(|h| h.peer.to_string()),
+                    "peers": r.holders.iter().map(|h| json!({
+                        "peer": h.peer.to_string(), "path": h.path, "legacy": h.legacy,
+                    })).collect::<Vec<_>>(),
                 })
             })
             .collect();
         let mut output = Output::new(json!({
             "query": query, "results": results, "peers": peer_entries, "elapsed_ms": elapsed_ms,
-        }));
-        if session.peers.is_empty() {
-            output = output.line("no peers to ask: `peers add HOST[:PORT]` adds one");
-        } else {
-            output = output.table(&["#", "peer", "file", "size", "sha256"], table);
-            if rows.is_empty() {
-                output = output.line(format!("nothing matches {query:?}"));
-            }
+        }))
+        .table(&["#", "peers", "file", "size", "sha256"], table);
+        if rows.is_empty() {
+            output = output.line(format!("nothing matches {query:?}"));
         }
         session.last_search = Some(LastSearch { query, rows });
         Ok(output)
     }
+}
+
+/// Who holds a row, for its table cell: the peer, or how many peers.
+fn holders_cell(row: &SearchRow) -> String {
+    match row.holders.as_slice() {
+        [one] => one.peer.to_string(),
+        many => format!("{} peers", many.len()),
+    }
+}
+
+/// The hits of every peer as numbered rows: one per distinct (name, hash), holding
+/// every peer that listed it, sorted by name then by the order peers are listed in.
+/// `keep` chooses which hits count (by name, path).
+pub(crate) fn group_rows(
+    outcomes: &[SearchOutcome],
+    keep: impl Fn(&Hit) -> bool,
+) -> Vec<SearchRow> {
+    let mut rows: Vec<SearchRow> = Vec::new();
+    for outcome in outcomes {
+        let hits: Vec<Hit> = match &outcome.result {
+            PeerSearch::Hits { hits, .. } => hits
+                .iter()
+                .map(|h| Hit {
+                    name: h.name.clone(),
+                    path: h.path.clone(),
+                    size: Some(h.size),
+                    hash: h.sha256.to_string(),
+                    modified: Some(h.modified),
+                    legacy: false,
+                })
+                .collect(),
+            PeerSearch::Legacy {
+                name,
+                hash: Some(hash),
+            } => vec![Hit {
+                name: name.clone(),
+                path: name.clone(),
+                size: None,
+                hash: hash.clone(),
+                modified: None,
+                legacy: true,
+            }],
+            _ => Vec::new(),
+        };
+        for hit in hits.into_iter().filter(|h| keep(h)) {
+            let holder = Holder {
+                peer: outcome.peer.clone(),
+                path: hit.path.clone(),
+                legacy: hit.legacy,
+            };
+            match rows
+                .iter_mut()
+                .find(|r| r.name == hit.name && r.hash == hit.hash)
+            {
+                Some(row) => {
+                    if !row.holders.iter().any(|h| h.peer == holder.peer) {
+                        row.holders.push(holder);
+                    }
+                    row.size = row.size.or(hit.size);
+                    row.modified = row.modified.or(hit.modified);
+                }
+                None => rows.push(SearchRow {
+                    row: 0,
+                    name: hit.name,
+                    path: hit.path,
+                    size: hit.size,
+                    hash: hit.hash,
+                    modified: hit.modified,
+                    holders: vec![holder],
+                }),
+            }
+        }
+    }
+    // By name, then path; rows of equal name keep the order their first holders came in.
+    rows.sort_by(|a, b| a.name.cmp(&b.name).then(a.path.cmp(&b.path)));
+    for (i, row) in rows.iter_mut().enumerate() {
+        row.row = i + 1;
+    }
+    rows
+}
+
+/// One hit of one peer, before grouping.
+pub(crate) struct Hit {
+    pub name: String,
+    pub path: String,
+    size: Option<u64>,
+    hash: String,
+    modified: Option<u64>,
+    legacy: bool,
 }

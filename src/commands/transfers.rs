@@ -40,6 +40,7 @@ impl Command for Transfers {
             };
             let (state, detail) = match &t.outcome {
                 Ok(path) => ("done", path.display().to_string()),
+                Err(e) if t.interrupted => ("interrupted", e.clone()),
                 Err(e) => ("failed", e.clone()),
             };
             rows.push(vec![

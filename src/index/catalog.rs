@@ -94,7 +94,10 @@ impl Catalog {
 
     /// Files whose name matches `query`, at most `limit`; `true` when more matched.
     pub fn search(&self, query: &Query, limit: usize) -> (Vec<Arc<SharedFile>>, bool) {
-        let mut hits = self.files.iter().filter(|f| query.matches(&f.name));
+        let mut hits = self
+            .files
+            .iter()
+            .filter(|f| query.matches_file(&f.name, &f.rel));
         let found: Vec<_> = hits.by_ref().take(limit).cloned().collect();
         let truncated = hits.next().is_some();
         (found, truncated)

@@ -23,8 +23,8 @@ pub struct Layout {
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum LayoutError {
-    #[error("chunk size {0} is not a power of two of at least 1 MiB")]
-    BadChunkSize(u64),
+    #[error("chunk size {got} is not the {want} a file of {size} bytes has")]
+    BadChunkSize { got: u64, want: u64, size: u64 },
     #[error("{got} chunk hashes for a file that has {want} chunks")]
     WrongChunkCount { got: usize, want: u64 },
 }
@@ -42,16 +42,23 @@ impl Layout {
         Layout { size, chunk_size }
     }
 
-    /// The layout a peer claims in its `info` answer, checked for consistency.
+    /// The layout a peer claims in its `info` answer, checked against the one rule
+    /// (DESIGN §3): the chunk size is a function of the size alone, so a claim of any
+    /// other chunk size (a 1 GiB chunk for a 1 GiB file, say) is refused before a byte is
+    /// asked for.
     pub fn from_claim(
         size: u64,
         chunk_size: u64,
         chunk_count: usize,
     ) -> Result<Layout, LayoutError> {
-        if chunk_size < BASE_CHUNK_SIZE || !chunk_size.is_power_of_two() {
-            return Err(LayoutError::BadChunkSize(chunk_size));
+        let layout = Layout::for_size(size, crate::protocol::MAX_ANSWER_BYTES);
+        if chunk_size != layout.chunk_size {
+            return Err(LayoutError::BadChunkSize {
+                got: chunk_size,
+                want: layout.chunk_size,
+                size,
+            });
         }
-        let layout = Layout { size, chunk_size };
         if layout.chunk_count() != chunk_count as u64 {
             return Err(LayoutError::WrongChunkCount {
                 got: chunk_count,
@@ -111,5 +118,10 @@ mod tests {
         assert!(Layout::from_claim(10 * MIB, MIB, 9).is_err());
         assert!(Layout::from_claim(10 * MIB, 1000, 10_486).is_err());
         assert!(Layout::from_claim(0, MIB, 0).is_ok());
+        // Issue 10: a power of two that is not the rule's answer is refused too.
+        assert!(Layout::from_claim(1 << 30, 1 << 30, 1).is_err());
+        assert!(Layout::from_claim(1 << 33, 1 << 33, 1).is_err());
+        let big = Layout::for_size(1 << 40, 1 << 20);
+        assert!(Layout::from_claim(1 << 40, big.chunk_size(), big.chunk_count() as usize).is_ok());
     }
 }

@@ -54,7 +54,7 @@ impl ServerLimits {
 
 #[derive(Debug, Error)]
 pub enum ServerError {
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}")]
     Bind {
         addr: String,
         #[source]

@@ -23,6 +23,8 @@ impl Status {
             Status::Ok => 0,
             Status::Failed => 1,
             Status::Usage => 2,
+            // 128 + the signal, as shells report it.
+            Status::Interrupted if super::interrupt::terminated() => 143,
             Status::Interrupted => 130,
             Status::Exit(code) => code,
         }
@@ -100,6 +102,7 @@ pub fn execute(session: &mut Session, words: &[String]) -> Outcome {
                     "interrupted",
                     "interrupted".to_string(),
                 ),
+                CommandError::Cancelled(m) => (Status::Interrupted, "interrupted", m),
                 CommandError::Exit(code, m) => (Status::Exit(code), "failed", m),
             };
             print_error(session.output, code, &message);

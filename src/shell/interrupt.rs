@@ -2,9 +2,21 @@
 //! The REPL uses it to cancel the running command, `serve` to shut down.
 
 use crate::runtime::{bounded, Receiver, Sender};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 
 static CHANNEL: OnceLock<(Sender<()>, Receiver<()>)> = OnceLock::new();
+
+/// Set once a SIGTERM arrived (ctrlc's one handler cannot tell it from SIGINT), so that
+/// a command it stopped exits 143 rather than 130.
+static TERMINATED: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+
+/// Whether the interrupt that stopped the command was a SIGTERM.
+pub fn terminated() -> bool {
+    TERMINATED
+        .get()
+        .is_some_and(|flag| flag.load(Ordering::Relaxed))
+}
 
 #[derive(Clone)]
 pub struct Interrupt {
@@ -21,6 +33,9 @@ impl Interrupt {
             let _ = ctrlc::set_handler(move || {
                 let _ = handler_tx.try_send(());
             });
+            // Registered after ctrlc's handler, which signal-hook chains to: both run.
+            let flag = TERMINATED.get_or_init(|| Arc::new(AtomicBool::new(false)));
+            let _ = signal_hook::flag::register(signal_hook::consts::SIGTERM, flag.clone());
             (tx, rx)
         });
         let _ = tx;

@@ -8,6 +8,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::session::OutputMode;
 use crate::client::Progress;
+use crate::commands::escape_control;
 
 pub struct ProgressView {
     bar: Option<ProgressBar>,
@@ -49,7 +50,11 @@ impl ProgressView {
             }
             Progress::Verified { bytes } => bar.set_position(bytes),
             Progress::Dropped { peer, reason } => {
-                bar.println(format!("dropped {peer}: {reason}"));
+                bar.println(format!(
+                    "dropped {}: {}",
+                    escape_control(&peer, false),
+                    escape_control(&reason, false)
+                ));
             }
         }
     }

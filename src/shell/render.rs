@@ -9,7 +9,7 @@ use comfy_table::{presets, ContentArrangement, Table};
 use serde_json::json;
 
 use super::session::OutputMode;
-use crate::commands::{Block, Output};
+use crate::commands::{escape_control, Block, Output};
 
 pub fn print_output(mode: OutputMode, output: &Output) {
     let stdout = std::io::stdout();
@@ -21,10 +21,12 @@ pub fn print_output(mode: OutputMode, output: &Output) {
         }
         return;
     }
+    // Whatever a peer sent (names, paths, peer names, messages) is in these blocks:
+    // control characters are shown, never obeyed, on a terminal and in a pipe alike.
     for block in &output.blocks {
         match block {
             Block::Line(text) => {
-                let _ = writeln!(out, "{text}");
+                let _ = writeln!(out, "{}", escape_control(text, true));
             }
             Block::Table { header, rows } => {
                 let _ = writeln!(out, "{}", table(mode, header, rows));
@@ -47,14 +49,17 @@ fn table(mode: OutputMode, header: &[String], rows: &[Vec<String>]) -> Table {
     }
     table.set_header(header);
     for row in rows {
-        table.add_row(row);
+        table.add_row(row.iter().map(|cell| escape_control(cell, false)));
     }
     table
 }
 
 /// Reports a failed command: `error: …` on stderr, and the JSON error object on stdout.
 pub fn print_error(mode: OutputMode, code: &str, message: &str) {
-    let mut lines = message.lines();
+    // A usage text may span lines (ours); any other message is one line, whatever a
+    // peer's part of it holds.
+    let shown = escape_control(message, code == "usage");
+    let mut lines = shown.lines();
     let first = lines.next().unwrap_or("failed");
     eprintln!("error: {first}");
     for line in lines {

@@ -27,17 +27,27 @@ pub struct OutputMode {
     pub terminal: bool,
 }
 
-/// One row of the last search's table.
+/// One row of the last search's table: one distinct (name, content), and every peer
+/// that listed it.
 #[derive(Debug, Clone)]
 pub struct SearchRow {
     pub row: usize,
-    pub peer: PeerAddr,
     pub name: String,
+    /// The path the first holder gave (relative to its share root).
     pub path: String,
     pub size: Option<u64>,
-    /// The hash as the peer gave it; for P2P/1 peers always a SHA-256.
+    /// The hash as the peers gave it; for P2P/1 peers always a SHA-256.
     pub hash: String,
     pub modified: Option<u64>,
+    pub holders: Vec<Holder>,
+}
+
+/// A peer that listed a search row's content, and where.
+#[derive(Debug, Clone)]
+pub struct Holder {
+    pub peer: PeerAddr,
+    pub path: String,
+    /// A seed peer: it can serve the file only by the hash string it gave.
     pub legacy: bool,
 }
 
@@ -57,6 +67,8 @@ pub struct TransferRecord {
     pub elapsed_ms: u64,
     pub sources: Vec<String>,
     pub outcome: Result<PathBuf, String>,
+    /// Ctrl-C stopped it (its `.part` kept), rather than a failure.
+    pub interrupted: bool,
 }
 
 pub struct Session {

@@ -17,8 +17,14 @@ answers to the op named by --on (ping, search, info, read or all) are replaced a
   many-results  a search answer with as many results as fit in 1 MiB (far over the
                 1000 asked for), all naming the real content
 
+  claim         `info` claims --claim-size bytes in chunks of --claim-chunk (default:
+                the size the protocol's rule gives) with made-up chunk hashes; `read`
+                answers garbage of the length asked for (a peer lying about a file
+                to make the client hold or write a lot)
+
   --name-json J  the file's name in search and info answers, as a JSON string literal
                  (so that it may hold NUL, newlines, anything)
+  --ping-name-json J  the peer's name in ping answers, the same way
 
 "For ever" is bounded: a sender stops when the client goes away or after 60 s.
 Prints "listening on HOST:PORT" (flushed) once ready; exits 0 on SIGTERM.
@@ -77,10 +83,43 @@ def result(meta, name=None):
             "sha256": meta["sha256"], "modified": 0}
 
 
+def rule_chunk_size(size):
+    """DESIGN section 3: 1 MiB, doubled until the chunk list fits a 1 MiB answer."""
+    max_chunks = max(1, (MAX_ANSWER - 16 * 1024) // 67)
+    chunk = CHUNK
+    while -(-size // chunk) > max_chunks:
+        chunk *= 2
+    return chunk
+
+
+GARBAGE = bytes(range(256)) * 4096  # 1 MiB
+
+
+def claim(conn, req, args, meta):
+    op = req.get("op")
+    size = args.claim_size
+    chunk = args.claim_chunk or rule_chunk_size(size)
+    if op == "info":
+        count = -(-size // chunk)
+        fake = [hashlib.sha256(b"%d" % i).hexdigest() for i in range(count)]
+        answer(conn, {"name": meta["name"], "size": size, "chunk_size": chunk, "chunks": fake})
+    elif op == "read":
+        offset, length = int(req["offset"]), int(req["len"])
+        length = max(0, min(length, size - offset, MAX_DATA))
+        conn.sendall(header(length + 1, 3))
+        while length > 0:
+            part = GARBAGE[:min(length, len(GARBAGE))]
+            conn.sendall(part)
+            length -= len(part)
+    else:
+        honest(conn, req, args, meta)
+
+
 def honest(conn, req, args, meta):
     op = req.get("op")
     if op == "ping":
-        answer(conn, {"name": "evil", "version": 1, "files": 1, "bytes": meta["size"]})
+        name = json.loads(args.ping_name_json) if args.ping_name_json else "evil"
+        answer(conn, {"name": name, "version": 1, "files": 1, "bytes": meta["size"]})
     elif op == "search":
         answer(conn, {"results": [result(meta)], "truncated": False})
     elif op == "info":
@@ -104,7 +143,9 @@ def attack(conn, req, args, meta):
     op = req.get("op")
     kind = 3 if op == "read" else 2
     mode = args.mode
-    if mode == "huge-len":
+    if mode == "claim":
+        claim(conn, req, args, meta)
+    elif mode == "huge-len":
         conn.sendall(header(0xFFFFFFFF, kind))
         send_forever(conn)
     elif mode == "endless":
@@ -177,9 +218,12 @@ def main():
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--mode", default="honest",
                         choices=["honest", "huge-len", "endless", "extra-frames", "bad-utf8",
-                                 "bad-json", "big-answer", "many-results"])
+                                 "bad-json", "big-answer", "many-results", "claim"])
     parser.add_argument("--on", default="all", choices=["ping", "search", "info", "read", "all"])
     parser.add_argument("--name-json")
+    parser.add_argument("--ping-name-json")
+    parser.add_argument("--claim-size", type=int, default=0)
+    parser.add_argument("--claim-chunk", type=int, default=0)
     args = parser.parse_args()
     size = os.path.getsize(args.file)
     chunks = []

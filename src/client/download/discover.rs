@@ -60,7 +60,7 @@ pub async fn discover(
         let (conn, info) = match answer {
             Ok(found) => found,
             Err(e) => {
-                reasons.push(e.to_string());
+                reasons.push(e.line());
                 continue;
             }
         };

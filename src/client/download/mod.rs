@@ -115,6 +115,18 @@ fn destination_for(target: &Target, name: String) -> Destination {
     }
 }
 
+/// What an unfinished download of `hash` into `target` keeps for the next `get`: the
+/// verified bytes its resume sidecar names, and the file's size. `None` when nothing is
+/// kept (or the sidecar is unreadable: it is a hint, re-verified on resume anyway).
+pub fn kept_for_resume(target: &Target, hash: &ContentHash) -> Option<(u64, u64)> {
+    let dir = destination_for(target, String::new()).dir();
+    let part = super::landing::part_path(&dir, hash);
+    if !part.exists() {
+        return None;
+    }
+    resume::kept(&resume::sidecar_path(&part), hash)
+}
+
 fn peer_list<'a>(peers: impl Iterator<Item = &'a PeerAddr>) -> String {
     peers.map(|p| p.to_string()).collect::<Vec<_>>().join(", ")
 }
@@ -244,7 +256,7 @@ pub async fn download(
                     "{}: sent content that does not match its hash",
                     source.peer
                 )),
-                Err(sequential::SequentialError::Peer(e)) => reasons.push(e.to_string()),
+                Err(sequential::SequentialError::Peer(e)) => reasons.push(e.line()),
                 Err(sequential::SequentialError::Landing(e)) => return Err(e.into()),
             }
         }

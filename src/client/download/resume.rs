@@ -75,6 +75,31 @@ pub fn load(path: &Path, hash: &ContentHash, layout: Layout) -> Option<Vec<u64>>
     decode_bits(layout.chunk_count(), &sidecar.verified)
 }
 
+/// The verified bytes a sidecar names, and the size of its file, whatever the layout
+/// the caller expects (for saying what a cancelled download kept).
+pub fn kept(path: &Path, hash: &ContentHash) -> Option<(u64, u64)> {
+    let bytes = std::fs::read(path).ok()?;
+    let sidecar: Sidecar = serde_json::from_slice(&bytes).ok()?;
+    if sidecar.version != SIDECAR_VERSION || sidecar.sha256 != *hash {
+        return None;
+    }
+    let layout = Layout::from_claim(
+        sidecar.size,
+        sidecar.chunk_size,
+        sidecar.size.div_ceil(sidecar.chunk_size.max(1)) as usize,
+    )
+    .ok()?;
+    let chunks = decode_bits(layout.chunk_count(), &sidecar.verified)?;
+    let kept = chunks
+        .iter()
+        .map(|&i| {
+            let r = layout.chunk_range(i);
+            r.end - r.start
+        })
+        .sum();
+    Some((kept, layout.size()))
+}
+
 pub fn save(
     path: &Path,
     hash: &ContentHash,

@@ -25,14 +25,16 @@ use crate::protocol::layout::Layout;
 use crate::protocol::message::Request;
 use crate::runtime::{self, JoinHandle};
 
-/// Chunks asked for ahead on one connection: enough bytes in flight to keep a fast
-/// link busy while the previous chunk is hashed.
-const WINDOW_CHUNKS: usize = 8;
-/// Largest single `read` (the protocol's limit).
-const MAX_READ: u64 = 4 * 1024 * 1024;
+/// Pieces asked for ahead on one connection: enough bytes in flight to keep a fast
+/// link busy while the previous piece is hashed.
+const WINDOW_PIECES: usize = 8;
+/// The largest `read` the engine asks for. Chunks larger than this (files over ~15 GiB,
+/// or a peer claiming such a size) arrive as several pieces, so that a source never
+/// costs more than about `(CHECKS_IN_FLIGHT + 2) × PIECE` of memory (DESIGN §4).
+const PIECE: u64 = crate::protocol::layout::BASE_CHUNK_SIZE;
 /// How often the resume sidecar is rewritten while bytes arrive.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
-/// Chunks of one source being hashed and written while the next is received.
+/// Pieces of one source being hashed and written while the next is received.
 const CHECKS_IN_FLIGHT: usize = 2;
 /// How long an idle worker waits before looking for work again (endgame, re-queues).
 const IDLE_POLL: Duration = Duration::from_millis(20);
@@ -56,6 +58,20 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
+    /// Chunk `index` matched its hash and is written: it counts from this moment, on
+    /// the thread that checked it, so that a download cancelled while the source's
+    /// next chunks are still arriving keeps it (the sidecar saved on drop says so).
+    fn record_verified(&self, index: u64) {
+        let (completion, prefix) = {
+            let mut t = lock(&self.tracker);
+            (t.complete(index), t.verified_prefix_bytes())
+        };
+        if completion == Completion::Fresh {
+            self.whole.advance(prefix);
+            self.checkpoint(false);
+        }
+    }
+
     fn checkpoint(&self, force: bool) {
         let mut last = lock(&self.last_checkpoint);
         if !force && last.elapsed() < CHECKPOINT_EVERY {
@@ -69,13 +85,25 @@ impl Shared {
 }
 
 /// Saves the sidecar however the download ends, Ctrl-C (the future dropped) included.
+/// A download that ends with nothing verified leaves nothing behind: a sparse `.part`
+/// of the whole size and its sidecar would only mislead.
 struct CheckpointOnDrop(Arc<Shared>);
 
 impl Drop for CheckpointOnDrop {
     fn drop(&mut self) {
-        if !lock(&self.0.tracker).is_done() {
-            self.0.checkpoint(true);
+        let (done, verified) = {
+            let t = lock(&self.0.tracker);
+            (t.is_done(), t.verified_bytes())
+        };
+        if done {
+            return;
         }
+        if verified == 0 && self.0.layout.size() > 0 {
+            resume::remove(&self.0.sidecar);
+            let _ = std::fs::remove_file(&self.0.part_path);
+            return;
+        }
+        self.0.checkpoint(true);
     }
 }
 
@@ -203,12 +231,6 @@ struct WorkerEnd {
     failure: Option<String>,
 }
 
-enum Verdict {
-    Good,
-    Bad,
-    Disk(std::io::Error),
-}
-
 async fn worker(
     id: SourceId,
     peer: PeerAddr,
@@ -240,6 +262,7 @@ async fn fetch_loop(
 ) -> Result<(), String> {
     let mut checks = Checks {
         pending: VecDeque::new(),
+        carry: None,
         spare: Vec::new(),
         peer: conn.peer().to_string(),
     };
@@ -249,35 +272,112 @@ async fn fetch_loop(
     outcome.and(settled)
 }
 
-/// Chunks received from one source and being hashed and written on the blocking pool,
-/// oldest first, so that the next chunk is received while the last ones are checked.
-/// A chunk's buffer back, and what its check found.
+/// A chunk's hash state while its pieces arrive, carried from one piece's check to the
+/// next (pieces of one chunk are hashed strictly in order).
+type ChunkHasher = sha2::Sha256;
+
+/// One `read` of a chunk: at most [`PIECE`] bytes, so that what one source holds in
+/// memory is bounded by a few pieces whatever chunk size the file has.
+#[derive(Debug, Clone, Copy)]
+struct Piece {
+    index: u64,
+    offset: u64,
+    len: u64,
+    first: bool,
+    last: bool,
+}
+
+/// What checking one piece found.
+enum Verdict {
+    /// Hashed and written; the chunk goes on in the next piece.
+    Partial(Box<ChunkHasher>),
+    /// The chunk's last piece: the chunk matched its hash and is written.
+    Good,
+    /// The chunk does not match its hash.
+    Bad,
+    Disk(std::io::Error),
+}
+
+/// A piece's buffer back, and what its check found.
 type Checked = (Vec<u8>, Verdict);
 
+/// Pieces received from one source and being hashed and written on the blocking pool,
+/// oldest first, so that the next piece is received while the last ones are checked.
 struct Checks {
-    pending: VecDeque<(u64, JoinHandle<Checked>)>,
+    pending: VecDeque<(Piece, JoinHandle<Checked>)>,
+    /// The hash state of the chunk whose next piece is due, once its last check ended.
+    carry: Option<(u64, Box<ChunkHasher>)>,
     spare: Vec<Vec<u8>>,
     peer: String,
 }
 
 impl Checks {
-    fn start(&mut self, shared: &Arc<Shared>, index: u64, chunk: Vec<u8>) {
-        let expected = shared.chunks[index as usize];
-        let offset = shared.layout.chunk_range(index).start;
-        let part = shared.part.clone();
-        let task = runtime::spawn_blocking_task(move || {
-            if ContentHash::of(&chunk) != expected {
-                return (chunk, Verdict::Bad);
+    async fn start(
+        &mut self,
+        shared: &Arc<Shared>,
+        piece: Piece,
+        data: Vec<u8>,
+        progress: &(dyn Fn(Progress) + Sync),
+    ) -> Result<(), String> {
+        use sha2::Digest;
+        let hasher = if piece.first {
+            None
+        } else {
+            // The previous piece of this chunk must be checked before this one can be.
+            while !matches!(&self.carry, Some((i, _)) if *i == piece.index) {
+                if self.pending.is_empty() {
+                    return Err(format!(
+                        "{}: internal: lost the hash state of chunk {}",
+                        self.peer, piece.index
+                    ));
+                }
+                self.settle_one(shared, progress).await?;
             }
-            match part.write_all_at(&chunk, offset) {
-                Ok(()) => (chunk, Verdict::Good),
-                Err(e) => (chunk, Verdict::Disk(e)),
+            self.carry.take().map(|(_, h)| h)
+        };
+        let expected = shared.chunks[piece.index as usize];
+        let part = shared.part.clone();
+        let owner = shared.clone();
+        let task = runtime::spawn_blocking_task(move || {
+            if piece.first && piece.last {
+                // A whole chunk in one piece: verified before it is written, so a bad
+                // copy never touches the `.part` (endgame duplicates may overlap).
+                if ContentHash::of(&data) != expected {
+                    return (data, Verdict::Bad);
+                }
+                return match part.write_all_at(&data, piece.offset) {
+                    Ok(()) => {
+                        owner.record_verified(piece.index);
+                        (data, Verdict::Good)
+                    }
+                    Err(e) => (data, Verdict::Disk(e)),
+                };
+            }
+            // A chunk of several pieces is written as it arrives (bounded memory) and
+            // counts only when its last piece makes the hash match. Only one source
+            // ever holds such a chunk (the tracker gives no endgame copies of them),
+            // so unverified bytes never land over verified ones.
+            let mut hasher = hasher.unwrap_or_else(|| Box::new(ChunkHasher::new()));
+            hasher.update(&data);
+            if let Err(e) = part.write_all_at(&data, piece.offset) {
+                return (data, Verdict::Disk(e));
+            }
+            if !piece.last {
+                return (data, Verdict::Partial(hasher));
+            }
+            let got = ContentHash::from_bytes(hasher.finalize().into());
+            if got == expected {
+                owner.record_verified(piece.index);
+                (data, Verdict::Good)
+            } else {
+                (data, Verdict::Bad)
             }
         });
-        self.pending.push_back((index, task));
+        self.pending.push_back((piece, task));
+        Ok(())
     }
 
-    /// A buffer for the next chunk, reused from a settled one when there is one.
+    /// A buffer for the next piece, reused from a settled one when there is one.
     fn buffer(&mut self) -> Vec<u8> {
         self.spare.pop().unwrap_or_default()
     }
@@ -288,12 +388,17 @@ impl Checks {
         shared: &Arc<Shared>,
         progress: &(dyn Fn(Progress) + Sync),
     ) -> Result<(), String> {
-        let Some((index, task)) = self.pending.pop_front() else {
+        let Some((piece, task)) = self.pending.pop_front() else {
             return Ok(());
         };
-        let (chunk, verdict) = task.await;
-        self.spare.push(chunk);
+        let (data, verdict) = task.await;
+        self.spare.push(data);
+        let index = piece.index;
         match verdict {
+            Verdict::Partial(hasher) => {
+                self.carry = Some((index, hasher));
+                return Ok(());
+            }
             Verdict::Good => {}
             Verdict::Bad => {
                 return Err(format!(
@@ -310,16 +415,9 @@ impl Checks {
                 return Ok(());
             }
         }
-        let (completion, prefix, verified) = {
-            let mut t = lock(&shared.tracker);
-            let c = t.complete(index);
-            (c, t.verified_prefix_bytes(), t.verified_bytes())
-        };
-        if completion == Completion::Fresh {
-            shared.whole.advance(prefix);
-            progress(Progress::Verified { bytes: verified });
-            shared.checkpoint(false);
-        }
+        // The chunk was recorded as verified by its check already.
+        let verified = lock(&shared.tracker).verified_bytes();
+        progress(Progress::Verified { bytes: verified });
         Ok(())
     }
 
@@ -348,29 +446,39 @@ async fn receive_loop(
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<(), String> {
     let layout = shared.layout;
-    let mut asked: VecDeque<u64> = VecDeque::new();
-    let mut piece: Vec<u8> = Vec::new();
+    let mut asked: VecDeque<Piece> = VecDeque::new();
+    // The chunk whose pieces are being asked for: (index, next offset, end).
+    let mut asking: Option<(u64, u64, u64)> = None;
     loop {
-        while asked.len() < WINDOW_CHUNKS {
-            let Some(index) = lock(&shared.tracker).next_for(id, Instant::now()) else {
-                break;
+        while asked.len() < WINDOW_PIECES {
+            let (index, offset, end) = match asking {
+                Some(cursor) => cursor,
+                None => {
+                    let Some(index) = lock(&shared.tracker).next_for(id, Instant::now()) else {
+                        break;
+                    };
+                    let range = layout.chunk_range(index);
+                    (index, range.start, range.end)
+                }
             };
-            let range = layout.chunk_range(index);
-            let mut offset = range.start;
-            while offset < range.end {
-                let len = MAX_READ.min(range.end - offset);
-                conn.send(&Request::Read {
-                    sha256: shared.hash,
-                    offset,
-                    len,
-                })
-                .await
-                .map_err(|e| e.to_string())?;
-                offset += len;
-            }
-            asked.push_back(index);
+            let len = PIECE.min(end - offset);
+            conn.send(&Request::Read {
+                sha256: shared.hash,
+                offset,
+                len,
+            })
+            .await
+            .map_err(|e| e.line())?;
+            asked.push_back(Piece {
+                index,
+                offset,
+                len,
+                first: offset == layout.chunk_range(index).start,
+                last: offset + len == end,
+            });
+            asking = (offset + len < end).then_some((index, offset + len, end));
         }
-        let Some(&index) = asked.front() else {
+        let Some(&piece) = asked.front() else {
             if !checks.pending.is_empty() {
                 checks.settle_one(shared, progress).await?;
                 continue;
@@ -382,13 +490,11 @@ async fn receive_loop(
             continue;
         };
 
-        let range = layout.chunk_range(index);
-        let want = (range.end - range.start) as usize;
         let mut buf = checks.buffer();
         // Once every chunk is verified (another source won the endgame), stop at once
         // rather than wait for duplicates still on their way from a slow source.
         let receiving = async {
-            receive_chunk(conn, want, &mut buf, &mut piece, bytes)
+            receive_piece(conn, piece.len as usize, &mut buf, bytes)
                 .await
                 .map(Some)
         };
@@ -407,7 +513,7 @@ async fn receive_loop(
             return Ok(());
         }
         asked.pop_front();
-        checks.start(shared, index, buf);
+        checks.start(shared, piece, buf, progress).await?;
         while checks.pending.len() > CHECKS_IN_FLIGHT {
             checks.settle_one(shared, progress).await?;
         }
@@ -417,35 +523,24 @@ async fn receive_loop(
     }
 }
 
-/// Reads one chunk of `want` bytes (one or more data frames) into `buf`.
-async fn receive_chunk(
+/// Reads one piece: a single data frame of exactly `want` bytes, into `buf`.
+async fn receive_piece(
     conn: &mut Connection,
     want: usize,
     buf: &mut Vec<u8>,
-    piece: &mut Vec<u8>,
     bytes: &mut u64,
 ) -> Result<(), String> {
-    let peer = conn.peer().to_string();
     buf.clear();
-    while buf.len() < want {
-        let expect = MAX_READ.min((want - buf.len()) as u64) as usize;
-        let target = if buf.is_empty() {
-            &mut *buf
-        } else {
-            &mut *piece
-        };
-        conn.recv_data(target)
-            .await
-            .map_err(|e: ClientError| e.to_string())?;
-        let got = target.len();
-        if got != expect {
-            return Err(format!("{peer}: asked for {expect} bytes, got {got}"));
-        }
-        if !piece.is_empty() {
-            buf.extend_from_slice(piece);
-            piece.clear();
-        }
-        *bytes += got as u64;
+    conn.recv_data(buf)
+        .await
+        .map_err(|e: ClientError| e.line())?;
+    let got = buf.len();
+    *bytes += got as u64;
+    if got != want {
+        return Err(format!(
+            "{}: asked for {want} bytes, got {got}",
+            conn.peer()
+        ));
     }
     Ok(())
 }

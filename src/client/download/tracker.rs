@@ -47,6 +47,11 @@ pub struct ChunkTracker {
     prefix: u64,
     dropped: Vec<SourceId>,
     aborted: bool,
+    /// Whether the endgame may hand a chunk to a second source. Only for chunks that
+    /// arrive in one piece (verified before they are written): larger chunks are
+    /// written piece by piece before their hash is known, so two sources writing one
+    /// would let a liar's bytes land over an honest copy.
+    endgame: bool,
 }
 
 impl ChunkTracker {
@@ -62,6 +67,7 @@ impl ChunkTracker {
             prefix: 0,
             dropped: Vec::new(),
             aborted: false,
+            endgame: layout.chunk_size() <= crate::protocol::layout::BASE_CHUNK_SIZE,
         };
         for &index in already {
             if index < count {
@@ -98,6 +104,9 @@ impl ChunkTracker {
         if let Some(index) = self.needed.pop_first() {
             self.states[index as usize] = ChunkState::InFlight(vec![source], now);
             return Some(index);
+        }
+        if !self.endgame {
+            return None;
         }
         let (index, holders) = self
             .states
