@@ -202,8 +202,10 @@ fn serve_mode(config_path: Option<&Path>) -> i32 {
         return 2;
     };
     let shares = session.shares_handle();
-    scan_and_report(&shares, &session.settings.download.dir);
     let settings = &session.settings;
+    // Bind before indexing: a listen address that cannot be used is said at once, not
+    // after minutes of hashing. Connections wait in the backlog until the index is
+    // ready and `run` accepts them.
     let server = match runtime::block_on(Server::bind(
         &settings.node.listen,
         settings.node.name.clone(),
@@ -216,6 +218,7 @@ fn serve_mode(config_path: Option<&Path>) -> i32 {
             return 1;
         }
     };
+    scan_and_report(&shares, &settings.download.dir);
     let counters = server.counters();
     match server.local_addr() {
         Some(addr) => println!("listening on {addr}"),
