@@ -137,7 +137,8 @@ fn load_config(path: Option<&Path>) -> Option<LoadedConfig> {
     match config::load(path) {
         Ok(loaded) => Some(loaded),
         Err(e) => {
-            eprintln!("error: {e}");
+            // One line: the error, then each cause once.
+            eprintln!("error: {:#}", anyhow::Error::from(e));
             None
         }
     }
