@@ -163,6 +163,9 @@ fn scan_and_report(shares: &Arc<Shares>, download_dir: &Path) {
     for (path, error) in &report.failed {
         eprintln!("warning: not shared: {}: {error}", path.display());
     }
+    if let Some(error) = &report.cache_not_saved {
+        eprintln!("warning: hash cache not saved (the next start hashes again): {error}");
+    }
 }
 
 /// Serves the session's shares in the background while the REPL runs. A listen address
