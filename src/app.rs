@@ -137,7 +137,8 @@ fn load_config(path: Option<&Path>) -> Option<LoadedConfig> {
     match config::load(path) {
         Ok(loaded) => Some(loaded),
         Err(e) => {
-            eprintln!("error: {e}");
+            // One line: the error, then each cause once.
+            eprintln!("error: {:#}", anyhow::Error::from(e));
             None
         }
     }
@@ -161,6 +162,9 @@ fn scan_and_report(shares: &Arc<Shares>, download_dir: &Path) {
     }
     for (path, error) in &report.failed {
         eprintln!("warning: not shared: {}: {error}", path.display());
+    }
+    if let Some(error) = &report.cache_not_saved {
+        eprintln!("warning: hash cache not saved (the next start hashes again): {error}");
     }
 }
 
@@ -205,8 +209,10 @@ fn serve_mode(config_path: Option<&Path>) -> i32 {
         return 2;
     };
     let shares = session.shares_handle();
-    scan_and_report(&shares, &session.settings.download.dir);
     let settings = &session.settings;
+    // Bind before indexing: a listen address that cannot be used is said at once, not
+    // after minutes of hashing. Connections wait in the backlog until the index is
+    // ready and `run` accepts them.
     let server = match runtime::block_on(Server::bind(
         &settings.node.listen,
         settings.node.name.clone(),
@@ -219,6 +225,7 @@ fn serve_mode(config_path: Option<&Path>) -> i32 {
             return 1;
         }
     };
+    scan_and_report(&shares, &settings.download.dir);
     let counters = server.counters();
     match server.local_addr() {
         Some(addr) => println!("listening on {addr}"),

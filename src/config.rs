@@ -1,9 +1,16 @@
 //! Settings, loaded in layers: built-in defaults < the file (`--config`, else
 //! `./p2p.conf`, else the user's config dir) < `P2P_SECTION__KEY` environment < flags.
 //!
-//! Unknown keys are errors (they are usually typos), and every error names the file and
-//! the key. Relative paths in the file are relative to the file's folder (to the current
-//! folder when no file is in use). This module only reads; saving edits back is
+//! Every layer is checked on its own, strictly, before the layers are merged: each key of
+//! the file and each variable is deserialized alone into [`Settings`], so a value of the
+//! wrong type (`dir = 42`, `listen = 12`, `max_connections = -1`, `hidden = 1`) is an error
+//! naming that key and where it came from (the file, or the variable), never converted.
+//! Unknown keys are errors too (they are usually typos). Then come the checks no type
+//! can express: empty paths, ranges, addresses. All of this happens before the peer does
+//! anything else, so a bad setting never half-starts a peer.
+//!
+//! Relative paths in the file are relative to the file's folder (to the current folder
+//! when no file is in use). This module only reads; saving edits back is
 //! [`crate::config_edit`]'s job.
 
 use std::collections::HashMap;
@@ -16,11 +23,17 @@ use crate::protocol::DEFAULT_PORT;
 
 pub const CONFIG_FILE_NAME: &str = "p2p.conf";
 
+/// A setting that cannot be used. Each is one line naming where the value came from
+/// (the file, or the environment variable) and the key.
 #[derive(Debug, Error)]
 pub enum ConfigError {
+    /// The file's syntax, or one of its keys (unknown, of the wrong type, out of range).
     #[error("{file}: {message}")]
     Invalid { file: String, message: String },
-    #[error("cannot read {file}: {source}")]
+    /// A `P2P_SECTION__KEY` variable: named instead of the file, which did not say it.
+    #[error("environment variable {variable}: {message}")]
+    Environment { variable: String, message: String },
+    #[error("cannot read {file}")]
     Unreadable {
         file: String,
         #[source]
@@ -176,10 +189,14 @@ pub fn locate(explicit: Option<&Path>) -> Option<PathBuf> {
 
 /// Loads the settings from defaults, the located file and the environment.
 pub fn load(explicit: Option<&Path>) -> Result<LoadedConfig, ConfigError> {
-    let file = locate(explicit);
-    let label = file
-        .as_ref()
-        .map_or_else(|| "environment".to_string(), |f| f.display().to_string());
+    // Absolute from here on: errors name the file unambiguously, and edits are saved
+    // to it whatever the current folder becomes.
+    let file = locate(explicit).map(|f| absolute(&f));
+    // Without a file, only the defaults are left to blame for a bad value.
+    let label = file.as_ref().map_or_else(
+        || "built-in defaults".to_string(),
+        |f| f.display().to_string(),
+    );
     let text = match &file {
         Some(path) => {
             Some(
@@ -199,61 +216,226 @@ pub fn load(explicit: Option<&Path>) -> Result<LoadedConfig, ConfigError> {
         ),
         None => absolute(Path::new(".")),
     };
-    let settings = build(text.as_deref(), Some(environment()), &label, &base)?;
-    Ok(LoadedConfig {
-        settings,
-        file: file.map(|f| absolute(&f)),
-    })
+    let settings = build(text.as_deref(), &environment()?, &label, &base)?;
+    Ok(LoadedConfig { settings, file })
 }
 
 /// Settings from the text of a config file alone (no environment), as `label` says
 /// where it came from and `base` resolves its relative paths. What fuzzing drives.
 pub fn parse_text(text: &str, label: &str, base: &Path) -> Result<Settings, ConfigError> {
-    build(Some(text), None, label, base)
+    build(Some(text), &[], label, base)
 }
+
+/// One `P2P_SECTION__KEY=value` variable.
+type EnvVar = (String, String);
 
 fn build(
     text: Option<&str>,
-    environment: Option<config::Environment>,
+    environment: &[EnvVar],
     label: &str,
     base: &Path,
 ) -> Result<Settings, ConfigError> {
-    let mut builder = config::Config::builder();
-    if let Some(text) = text {
-        builder = builder.add_source(config::File::from_str(text, config::FileFormat::Toml));
-    }
-    if let Some(environment) = environment {
-        builder = builder.add_source(environment);
-    }
-    let invalid = |message: String| ConfigError::Invalid {
+    let in_file = |message: String| ConfigError::Invalid {
         file: label.to_string(),
         message,
     };
-    let mut settings: Settings = builder
-        .build()
-        .and_then(|c| c.try_deserialize())
-        .map_err(|e| invalid(one_line(&e.to_string())))?;
-    settings.resolve_paths(base);
-    settings.validate().map_err(invalid)?;
+    let mut merged = match text {
+        Some(text) => file_layer(text).map_err(in_file)?,
+        None => toml::Table::new(),
+    };
+    // Which variable set a key, so that a later check blames it and not the file.
+    let mut from_variable: HashMap<String, String> = HashMap::new();
+    for (variable, value) in environment {
+        let in_variable = |message: String| ConfigError::Environment {
+            variable: variable.clone(),
+            message,
+        };
+        let (section, key) = variable_key(variable).map_err(in_variable)?;
+        let value = variable_value(&section, &key, value).map_err(in_variable)?;
+        from_variable.insert(format!("{section}.{key}"), variable.clone());
+        if let toml::Value::Table(table) = merged
+            .entry(section)
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+        {
+            table.insert(key, value);
+        }
+    }
+    // Each layer passed alone, so the merge passes too; were it ever not to, this is
+    // still an error and not a panic.
+    let mut settings = Settings::deserialize(merged).map_err(|e| in_file(plain(e.message())))?;
+    settings
+        .check(base)
+        .map_err(|bad| match from_variable.get(bad.key) {
+            Some(variable) => ConfigError::Environment {
+                variable: variable.clone(),
+                message: format!("key {}: {}", bad.key, bad.message),
+            },
+            None => in_file(format!("key {}: {}", bad.key, bad.message)),
+        })?;
     Ok(settings)
 }
 
-/// `P2P_NODE__LISTEN=…` style variables. Only names with a `__` are settings: `P2P_BIN`
-/// and `P2P_CONFIG`, which plugins receive, are not.
-fn environment() -> config::Environment {
-    let vars: HashMap<String, String> = std::env::vars()
-        .filter(|(k, _)| k.starts_with("P2P_") && k[4..].contains("__"))
-        .collect();
-    config::Environment::with_prefix("P2P")
-        .prefix_separator("_")
-        .separator("__")
-        .try_parsing(true)
-        .list_separator(",")
-        .with_list_parse_key("share.dirs")
-        .with_list_parse_key("peers.addrs")
-        .with_list_parse_key("server.allow")
-        .with_list_parse_key("plugins.dirs")
-        .source(Some(vars))
+/// The file's table, every key checked alone for its name and type.
+fn file_layer(text: &str) -> Result<toml::Table, String> {
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        // Counted in bytes: a span need not fall on a character boundary.
+        let line = e.span().map(|span| {
+            let before = &text.as_bytes()[..span.start.min(text.len())];
+            before.iter().filter(|&&b| b == b'\n').count() + 1
+        });
+        match line {
+            Some(line) => format!("line {line}: {}", one_line(e.message())),
+            None => one_line(e.message()),
+        }
+    })?;
+    for (section, value) in &table {
+        check_alone(section, None, &toml::Value::Table(toml::Table::new()))?;
+        let toml::Value::Table(keys) = value else {
+            return Err(format!(
+                "key {section}: expected a table [{section}], found {}",
+                value.type_str()
+            ));
+        };
+        for (key, value) in keys {
+            check_alone(section, Some(key), value)?;
+        }
+    }
+    Ok(table)
+}
+
+/// Deserializes `section.key = value` (or an empty `[section]`) alone into [`Settings`]:
+/// both names must exist and the value must have the key's type, as it is.
+fn check_alone(section: &str, key: Option<&str>, value: &toml::Value) -> Result<(), String> {
+    let inner = match key {
+        Some(key) => toml::Table::from_iter([(key.to_string(), value.clone())]),
+        None => toml::Table::new(),
+    };
+    let outer = toml::Table::from_iter([(section.to_string(), toml::Value::Table(inner))]);
+    match Settings::deserialize(outer) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(explain(section, key, e.message())),
+    }
+}
+
+/// A serde message about `[section]` alone (`key` is `None`) or `section.key`, as one
+/// line for a person that names the key.
+fn explain(section: &str, key: Option<&str>, message: &str) -> String {
+    let message = plain(message);
+    let unknown = |name: &str| format!("unknown field `{name}`");
+    match key {
+        None => match message.strip_prefix(&unknown(section)) {
+            // Sections are written as tables: list the choices that way.
+            Some(rest) => format!(
+                "unknown section [{section}]{}",
+                rest.replace("`, `", "], [")
+                    .replace("one of `", "one of [")
+                    .replace('`', "]")
+            ),
+            None => format!("key {section}: {message}"),
+        },
+        Some(key) => match message.strip_prefix(&unknown(key)) {
+            Some(rest) => format!("unknown key {section}.{key}{rest}"),
+            None => format!("key {section}.{key}: {message}"),
+        },
+    }
+}
+
+/// Serde's words for types, as a user would say them.
+fn plain(message: &str) -> String {
+    let mut message = one_line(message);
+    for (rust, words) in [
+        ("expected usize", "expected a whole number ≥ 0"),
+        ("expected u64", "expected a whole number ≥ 0"),
+        ("expected u32", "expected a whole number ≥ 0"),
+        ("expected u16", "expected a whole number ≥ 0"),
+        ("expected path string", "expected a path (a string)"),
+        ("expected a sequence", "expected a list"),
+        ("floating point", "number"),
+    ] {
+        message = message.replace(rust, words);
+    }
+    message
+}
+
+/// `P2P_NODE__LISTEN` → (`node`, `listen`).
+fn variable_key(variable: &str) -> Result<(String, String), String> {
+    let rest = variable.strip_prefix("P2P_").unwrap_or(variable);
+    match rest.split("__").collect::<Vec<_>>()[..] {
+        [section, key] if !section.is_empty() && !key.is_empty() => {
+            Ok((section.to_lowercase(), key.to_lowercase()))
+        }
+        _ => Err("not a setting (want P2P_SECTION__KEY, e.g. P2P_NODE__LISTEN)".into()),
+    }
+}
+
+/// A variable's text as the value `section.key` takes. The environment has only
+/// strings, so the text is tried as a string, then as a TOML scalar (`true`, `5`),
+/// then as a comma-separated list; the first that has the key's type wins. Nothing is
+/// converted that the key would not take as it is: `P2P_SHARE__HIDDEN=1` is an error.
+fn variable_value(section: &str, key: &str, text: &str) -> Result<toml::Value, String> {
+    // An unknown section first, so that it is not taken for an unknown key.
+    check_alone(section, None, &toml::Value::Table(toml::Table::new()))?;
+    let as_string = toml::Value::String(text.to_string());
+    let as_scalar = scalar(text);
+    let as_list = toml::Value::Array(
+        text.split(',')
+            .map(|item| toml::Value::String(item.trim().to_string()))
+            .collect(),
+    );
+    let string_error = match check_alone(section, Some(key), &as_string) {
+        Ok(()) => return Ok(as_string),
+        Err(e) => e,
+    };
+    let scalar_error = match as_scalar {
+        Some(value) => match check_alone(section, Some(key), &value) {
+            Ok(()) => return Ok(value),
+            Err(e) => Some(e),
+        },
+        None => None,
+    };
+    if check_alone(section, Some(key), &as_list).is_ok() {
+        return Ok(as_list);
+    }
+    // The most telling error: what the text looks like (a number, a boolean) if it
+    // looks like one, else the text as a string.
+    Err(scalar_error.unwrap_or(string_error))
+}
+
+/// `true`, `false`, an integer or a float, as TOML would read them; else `None`.
+fn scalar(text: &str) -> Option<toml::Value> {
+    match text {
+        "true" => Some(toml::Value::Boolean(true)),
+        "false" => Some(toml::Value::Boolean(false)),
+        _ => text
+            .parse::<i64>()
+            .map(toml::Value::Integer)
+            .or_else(|_| text.parse::<f64>().map(toml::Value::Float))
+            .ok(),
+    }
+}
+
+/// The `P2P_SECTION__KEY` variables, sorted so that errors come in a stable order.
+/// Only names with a `__` are settings: `P2P_BIN`, `P2P_CONFIG` and `P2P_JSON`, which
+/// plugins receive, are not.
+fn environment() -> Result<Vec<EnvVar>, ConfigError> {
+    let mut vars = Vec::new();
+    for (name, value) in std::env::vars_os() {
+        let Some(name) = name.to_str().filter(|n| is_setting_variable(n)) else {
+            continue;
+        };
+        let value = value.into_string().map_err(|_| ConfigError::Environment {
+            variable: name.to_string(),
+            message: "not UTF-8".into(),
+        })?;
+        vars.push((name.to_string(), value));
+    }
+    vars.sort();
+    Ok(vars)
+}
+
+fn is_setting_variable(name: &str) -> bool {
+    name.strip_prefix("P2P_")
+        .is_some_and(|rest| rest.contains("__"))
 }
 
 fn one_line(text: &str) -> String {
@@ -265,7 +447,70 @@ pub fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
+/// A value that has the right type but cannot be used, and the key that holds it.
+struct BadValue {
+    key: &'static str,
+    message: String,
+}
+
+fn bad(key: &'static str, message: impl Into<String>) -> BadValue {
+    BadValue {
+        key,
+        message: message.into(),
+    }
+}
+
 impl Settings {
+    /// What no type says: paths not empty, numbers in range, addresses well-formed.
+    /// Makes relative paths absolute against `base` and gives `listen` its port.
+    fn check(&mut self, base: &Path) -> Result<(), BadValue> {
+        // An empty path would resolve to the config file's own folder and share it.
+        let not_empty = |key: &'static str, path: &Path| {
+            if path.as_os_str().is_empty() {
+                Err(bad(
+                    key,
+                    "an empty path (write \".\" for the config file's folder)",
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        not_empty("node.state_dir", &self.node.state_dir)?;
+        for dir in &self.share.dirs {
+            not_empty("share.dirs", dir)?;
+        }
+        not_empty("download.dir", &self.download.dir)?;
+        if let Some(file) = &self.peers.file {
+            not_empty("peers.file", file)?;
+        }
+        for dir in &self.plugins.dirs {
+            not_empty("plugins.dirs", dir)?;
+        }
+        self.node.listen = listen_address(&self.node.listen).map_err(|m| bad("node.listen", m))?;
+        let s = &self.server;
+        if s.max_connections == 0 {
+            return Err(bad("server.max_connections", "must be at least 1"));
+        }
+        if s.max_request_bytes < 64 {
+            return Err(bad("server.max_request_bytes", "must be at least 64"));
+        }
+        if s.max_read_bytes == 0 {
+            return Err(bad("server.max_read_bytes", "must be at least 1"));
+        }
+        if self.download.stall_timeout_s == 0 {
+            return Err(bad("download.stall_timeout_s", "must be at least 1"));
+        }
+        crate::server::AllowList::parse(&s.allow).map_err(|m| {
+            let m = m.strip_prefix("server.allow: ").unwrap_or(&m).to_string();
+            bad("server.allow", m)
+        })?;
+        for addr in &self.peers.addrs {
+            crate::client::PeerAddr::parse(addr).map_err(|e| bad("peers.addrs", e.to_string()))?;
+        }
+        self.resolve_paths(base);
+        Ok(())
+    }
+
     fn resolve_paths(&mut self, base: &Path) {
         let resolve = |p: &mut PathBuf| {
             if p.is_relative() {
@@ -279,27 +524,6 @@ impl Settings {
             resolve(file);
         }
         self.plugins.dirs.iter_mut().for_each(resolve);
-    }
-
-    fn validate(&self) -> Result<(), String> {
-        let s = &self.server;
-        if s.max_connections == 0 {
-            return Err("server.max_connections must be at least 1".into());
-        }
-        if s.max_request_bytes < 64 {
-            return Err("server.max_request_bytes must be at least 64".into());
-        }
-        if self.download.stall_timeout_s == 0 {
-            return Err("download.stall_timeout_s must be at least 1".into());
-        }
-        if s.max_read_bytes == 0 {
-            return Err("server.max_read_bytes must be at least 1".into());
-        }
-        crate::server::AllowList::parse(&s.allow)?;
-        for addr in &self.peers.addrs {
-            crate::client::PeerAddr::parse(addr).map_err(|e| format!("peers.addrs: {e}"))?;
-        }
-        Ok(())
     }
 
     /// The folders this peer shares: `share.dirs`, plus the download folder unless
@@ -326,6 +550,55 @@ pub fn normalize(path: &Path) -> PathBuf {
         }
     }
     out
+}
+
+/// `listen` as `host:port`, with the port 12000 when none is given, as for peer
+/// addresses (port 0 is allowed here: any free port). The host is a name or an IP
+/// address; digits that are no dotted IPv4 address (`12`, `0x7f000001`) are refused,
+/// because the system resolver would turn them into some unexpected IPv4 address.
+pub fn listen_address(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    let bad = || format!("{text:?} is not host or host:port (e.g. \"0.0.0.0:{DEFAULT_PORT}\")");
+    let (host, port, v6) = if let Some(rest) = text.strip_prefix('[') {
+        let (host, after) = rest.split_once(']').ok_or_else(bad)?;
+        let port = match after {
+            "" => None,
+            _ => Some(after.strip_prefix(':').ok_or_else(bad)?),
+        };
+        (host, port, true)
+    } else if text.matches(':').count() > 1 {
+        (text, None, true)
+    } else {
+        match text.split_once(':') {
+            Some((host, port)) => (host, Some(port), false),
+            None => (text, None, false),
+        }
+    };
+    let valid_host = if v6 {
+        host.parse::<std::net::Ipv6Addr>().is_ok()
+    } else {
+        let looks_numeric = host.starts_with(|c: char| c.is_ascii_digit())
+            && host
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() || matches!(c, '.' | 'x' | 'X'));
+        !host.is_empty()
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+            && (!looks_numeric || host.parse::<std::net::Ipv4Addr>().is_ok())
+    };
+    if !valid_host {
+        return Err(bad());
+    }
+    let port = match port {
+        Some(port) => port.parse::<u16>().map_err(|_| bad())?,
+        None => DEFAULT_PORT,
+    };
+    Ok(if v6 {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    })
 }
 
 #[cfg(test)]
@@ -369,5 +642,114 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("peers.addrs"), "{err}");
+    }
+
+    fn with_env(text: &str, vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let vars: Vec<EnvVar> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        build(Some(text), &vars, "f.conf", Path::new("/base"))
+    }
+
+    #[test]
+    fn values_are_never_converted_to_another_type() {
+        for text in [
+            "[download]\ndir = 42\n",
+            "[node]\nname = 42\n",
+            "[share]\ndirs = [7]\n",
+            "[share]\nhidden = 1\n",
+            "[download]\nshare = \"yes\"\n",
+            "[download]\nstall_timeout_s = 1.5\n",
+            "[server]\nmax_connections = \"5\"\n",
+            "[server]\nmax_connections = -1\n",
+        ] {
+            let err = parse_text(text, "f.conf", Path::new("/base"));
+            assert!(err.is_err(), "{text} was accepted");
+        }
+    }
+
+    #[test]
+    fn the_environment_overrides_the_file_with_values_of_the_right_type() {
+        let settings = with_env(
+            "[server]\nmax_connections = 9\n[share]\ndirs = [\"x\"]\n",
+            &[
+                ("P2P_SERVER__MAX_CONNECTIONS", "5"),
+                ("P2P_SHARE__HIDDEN", "true"),
+                ("P2P_SHARE__DIRS", "a, /b"),
+                ("P2P_NODE__NAME", "42"),
+                ("P2P_NODE__LISTEN", "127.0.0.1"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(settings.server.max_connections, 5);
+        assert!(settings.share.hidden);
+        assert_eq!(
+            settings.share.dirs,
+            [PathBuf::from("/base/a"), PathBuf::from("/b")]
+        );
+        assert_eq!(settings.node.name, "42");
+        assert_eq!(settings.node.listen, "127.0.0.1:12000");
+    }
+
+    #[test]
+    fn environment_errors_name_the_variable_and_not_the_file() {
+        for (variable, value) in [
+            ("P2P_NODE__BOGUS", "x"),
+            ("P2P_SHARE__HIDDEN", "1"),
+            ("P2P_SERVER__MAX_CONNECTIONS", "five"),
+            ("P2P_SERVER__MAX_CONNECTIONS", "0"),
+            ("P2P_SHARE__DIRS", ""),
+            ("P2P_NODE__X__Y", "1"),
+        ] {
+            let err = with_env("", &[(variable, value)]).unwrap_err().to_string();
+            assert!(
+                err.starts_with(&format!("environment variable {variable}: ")),
+                "{err}"
+            );
+            assert!(!err.contains("f.conf"), "{err}");
+        }
+    }
+
+    #[test]
+    fn empty_paths_are_errors() {
+        for text in [
+            "[share]\ndirs = [\"\"]\n",
+            "[download]\ndir = \"\"\n",
+            "[node]\nstate_dir = \"\"\n",
+        ] {
+            let err = parse_text(text, "f.conf", Path::new("/base"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("empty path"), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_commented_sample_is_valid() {
+        let sample = include_str!("../p2p.conf");
+        let settings = parse_text(sample, "p2p.conf", Path::new("/base")).unwrap();
+        assert_eq!(settings.node.listen, "0.0.0.0:12000");
+    }
+
+    #[test]
+    fn listen_addresses_get_the_default_port() {
+        assert_eq!(listen_address("0.0.0.0").unwrap(), "0.0.0.0:12000");
+        assert_eq!(listen_address("127.0.0.1:0").unwrap(), "127.0.0.1:0");
+        assert_eq!(listen_address("localhost:9").unwrap(), "localhost:9");
+        assert_eq!(listen_address("::").unwrap(), "[::]:12000");
+        assert_eq!(listen_address("[::1]:5").unwrap(), "[::1]:5");
+        for bad in [
+            "",
+            "12",
+            "0x7f000001",
+            "127.0.0.1:x",
+            "h:70000",
+            "a b",
+            "[::1",
+            "[zz]:1",
+        ] {
+            assert!(listen_address(bad).is_err(), "{bad:?} accepted");
+        }
     }
 }

@@ -29,17 +29,52 @@ pub fn remove_from_list(
     })
 }
 
+/// Sets `section.key` to the boolean `value`, keeping the comment and layout around it
+/// (a new key goes at the end of its table; a missing table at the end of the file).
+pub fn set_bool(file: &Path, section: &str, key: &str, value: bool) -> Result<()> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let mut doc: DocumentMut = text
+        .parse()
+        .with_context(|| format!("cannot parse {}", file.display()))?;
+    let table = section_mut(&mut doc, file, section)?;
+    match table.get_mut(key).and_then(Item::as_value_mut) {
+        Some(old) => {
+            // Replacing the value alone would drop its decor: its spacing and `# comment`.
+            let decor = old.decor().clone();
+            *old = Value::from(value);
+            *old.decor_mut() = decor;
+        }
+        None => {
+            table.insert(key, toml_edit::value(value));
+        }
+    }
+    write_atomically(file, doc.to_string().as_bytes())
+}
+
+/// `[section]`, added at the end of the file if it is not there.
+fn section_mut<'d>(doc: &'d mut DocumentMut, file: &Path, section: &str) -> Result<&'d mut Table> {
+    if !doc.contains_key(section) {
+        // Comments after the last table are the document's trailing text, printed after
+        // every table: keep them above the new table, where they were.
+        let trailing = doc.trailing().as_str().unwrap_or("").to_string();
+        doc.set_trailing("");
+        let mut table = Table::new();
+        table.decor_mut().set_prefix(trailing);
+        doc.insert(section, Item::Table(table));
+    }
+    doc.get_mut(section)
+        .and_then(Item::as_table_mut)
+        .with_context(|| format!("{}: [{section}] is not a table", file.display()))
+}
+
 fn edit_list(file: &Path, section: &str, key: &str, edit: impl FnOnce(&mut Array)) -> Result<()> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
     let mut doc: DocumentMut = text
         .parse()
         .with_context(|| format!("cannot parse {}", file.display()))?;
-    let table = doc
-        .entry(section)
-        .or_insert_with(|| Item::Table(Table::new()))
-        .as_table_mut()
-        .with_context(|| format!("{}: [{section}] is not a table", file.display()))?;
+    let table = section_mut(&mut doc, file, section)?;
     let item = table
         .entry(key)
         .or_insert_with(|| Item::Value(Value::Array(Array::new())));
@@ -85,5 +120,21 @@ mod tests {
         let after = std::fs::read_to_string(&file).unwrap();
         assert!(!after.contains("10.0.0.1\""), "{after}");
         assert!(after.contains("10.0.0.2:12001"));
+    }
+
+    #[test]
+    fn a_boolean_is_set_in_place_with_its_comment() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("p2p.conf");
+        let text = "# top\n[download]\ndir = \"dl\"   # where\nshare = true      # shared\n\n[peers]\naddrs = []\n";
+        std::fs::write(&file, text).unwrap();
+        set_bool(&file, "download", "share", false).unwrap();
+        let after = std::fs::read_to_string(&file).unwrap();
+        assert_eq!(after, text.replace("share = true", "share = false"));
+        // A key or a table that is not there yet is added.
+        std::fs::write(&file, "# only a comment\n").unwrap();
+        set_bool(&file, "download", "share", false).unwrap();
+        let after = std::fs::read_to_string(&file).unwrap();
+        assert_eq!(after, "# only a comment\n[download]\nshare = false\n");
     }
 }

@@ -6,6 +6,7 @@ use anyhow::{anyhow, Context};
 use clap::Args;
 use serde_json::json;
 
+use super::unshare::same_folder;
 use super::{from_matches, human_bytes, Command, CommandError, CommandResult, Output};
 use crate::config_edit;
 use crate::runtime;
@@ -50,11 +51,21 @@ impl Command for Share {
         if !shares.add_root(dir.clone()) {
             return Ok(list(session)?.line(format!("{} is already shared", dir.display())));
         }
+        // The download folder is shared through `download.share` (which also lists each
+        // new download at once), the way `unshare` of it turns that off.
+        let is_download_dir = same_folder(&dir, &session.settings.download.dir);
+        if is_download_dir {
+            session.settings.download.share = true;
+        }
         let scanner = shares.clone();
         let report = session.run(runtime::spawn_blocking(move || scanner.scan()))?;
         if let Some(file) = &session.config_file {
-            config_edit::add_to_list(file, "share", "dirs", &dir.display().to_string())
-                .context("shared for this session, but not saved")?;
+            let saved = if is_download_dir {
+                config_edit::set_bool(file, "download", "share", true)
+            } else {
+                config_edit::add_to_list(file, "share", "dirs", &dir.display().to_string())
+            };
+            saved.context("shared for this session, but not saved")?;
         }
         Ok(list(session)?.line(format!(
             "sharing {} ({} files hashed now, {} from cache)",

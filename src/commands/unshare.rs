@@ -1,6 +1,6 @@
 //! `unshare DIR`: stop sharing a folder, now and in the config file.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Context};
 use clap::Args;
@@ -48,15 +48,38 @@ impl Command for Unshare {
             .find(|r| *r == given || Some(r) == real.as_ref() || r.canonicalize().ok() == real)
             .ok_or_else(|| CommandError::Failed(anyhow!("{} is not shared", args.dir.display())))?;
         shares.remove_root(&root);
+        // The download folder is shared by `download.share`, not by `share.dirs` (or by
+        // both): unsharing it turns that off too, or the next start would share it again.
+        let is_download_dir = same_folder(&root, &session.settings.download.dir);
+        if is_download_dir {
+            session.settings.download.share = false;
+        }
         let scanner = shares.clone();
         session.run(runtime::spawn_blocking(move || scanner.scan()))?;
         if let Some(file) = &session.config_file {
             let base = file.parent().map(PathBuf::from).unwrap_or_default();
             config_edit::remove_from_list(file, "share", "dirs", |v| {
-                crate::config::normalize(&base.join(v)) == root
+                same_folder(&crate::config::normalize(&base.join(v)), &root)
             })
             .context("unshared for this session, but not saved")?;
+            if is_download_dir {
+                config_edit::set_bool(file, "download", "share", false)
+                    .context("unshared for this session, but not saved")?;
+            }
         }
-        Ok(share_table(session)?.line(format!("stopped sharing {}", root.display())))
+        let mut line = format!("stopped sharing {}", root.display());
+        if is_download_dir {
+            line.push_str(" (the download folder: download.share = false)");
+        }
+        Ok(share_table(session)?.line(line))
     }
+}
+
+/// Whether two paths name the same folder: equal as written, or once resolved.
+pub fn same_folder(a: &Path, b: &Path) -> bool {
+    a == b
+        || match (a.canonicalize(), b.canonicalize()) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        }
 }

@@ -57,10 +57,87 @@ pub struct ChunkHashes {
     pub hashes: Vec<ContentHash>,
 }
 
+/// The file on disk. JSON keys are strings, and a path need not be UTF-8 (Linux allows
+/// any bytes but `/` and NUL in a name): such paths go, as their bytes, to `raw_entries`,
+/// so that one odd name never stops the whole cache from being saved. Older versions
+/// of p2p ignore `raw_entries` and read the rest.
 #[derive(Serialize, Deserialize)]
 struct CacheFile {
     version: u32,
-    entries: HashMap<PathBuf, CacheEntry>,
+    entries: HashMap<String, CacheEntry>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    raw_entries: Vec<RawEntry>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct RawEntry {
+    path: Vec<u8>,
+    entry: CacheEntry,
+}
+
+impl CacheFile {
+    fn from_entries(all: &HashMap<PathBuf, CacheEntry>) -> CacheFile {
+        let mut entries = HashMap::new();
+        let mut raw_entries = Vec::new();
+        for (path, entry) in all {
+            match path.to_str() {
+                Some(text) => {
+                    entries.insert(text.to_string(), entry.clone());
+                }
+                None => {
+                    if let Some(path) = path_bytes(path) {
+                        raw_entries.push(RawEntry {
+                            path,
+                            entry: entry.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        CacheFile {
+            version: CACHE_VERSION,
+            entries,
+            raw_entries,
+        }
+    }
+
+    fn into_entries(self) -> HashMap<PathBuf, CacheEntry> {
+        let mut all: HashMap<PathBuf, CacheEntry> = self
+            .entries
+            .into_iter()
+            .map(|(path, entry)| (PathBuf::from(path), entry))
+            .collect();
+        for raw in self.raw_entries {
+            if let Some(path) = path_from_bytes(raw.path) {
+                all.insert(path, raw.entry);
+            }
+        }
+        all
+    }
+}
+
+/// A path's bytes as the OS has them. Only Unix paths have bytes to keep; elsewhere a
+/// path that is not Unicode is left out of the cache (and hashed again on each start).
+#[cfg(unix)]
+fn path_bytes(path: &Path) -> Option<Vec<u8>> {
+    use std::os::unix::ffi::OsStrExt;
+    Some(path.as_os_str().as_bytes().to_vec())
+}
+
+#[cfg(not(unix))]
+fn path_bytes(_path: &Path) -> Option<Vec<u8>> {
+    None
+}
+
+#[cfg(unix)]
+fn path_from_bytes(bytes: Vec<u8>) -> Option<PathBuf> {
+    use std::os::unix::ffi::OsStringExt;
+    Some(PathBuf::from(std::ffi::OsString::from_vec(bytes)))
+}
+
+#[cfg(not(unix))]
+fn path_from_bytes(_bytes: Vec<u8>) -> Option<PathBuf> {
+    None
 }
 
 #[derive(Debug, Default)]
@@ -79,7 +156,7 @@ impl HashCache {
             .and_then(|path| std::fs::read(path).ok())
             .and_then(|bytes| serde_json::from_slice::<CacheFile>(&bytes).ok())
             .filter(|cache| cache.version == CACHE_VERSION)
-            .map(|cache| cache.entries)
+            .map(CacheFile::into_entries)
             .unwrap_or_default();
         HashCache {
             file,
@@ -136,10 +213,7 @@ impl HashCache {
         let dir = path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir)?;
         let mut temp = tempfile::NamedTempFile::new_in(dir)?;
-        let body = CacheFile {
-            version: CACHE_VERSION,
-            entries: self.entries.clone(),
-        };
+        let body = CacheFile::from_entries(&self.entries);
         serde_json::to_writer(std::io::BufWriter::new(&mut temp), &body)?;
         temp.as_file_mut().flush()?;
         temp.persist(path).map_err(|e| e.error)?;
@@ -172,6 +246,38 @@ mod tests {
             mtime_ns: 43,
         };
         assert!(again.get(Path::new("/a"), moved).is_none());
+        std::fs::write(dir.path().join(CACHE_FILE), b"{not json").unwrap();
+        assert!(HashCache::load(Some(dir.path())).entries.is_empty());
+    }
+
+    /// Issue 10: one name that is not UTF-8 stopped the whole cache from being saved.
+    #[cfg(unix)]
+    #[test]
+    fn names_that_are_not_utf8_are_saved_too() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let stamp = FileStamp {
+            size: 3,
+            mtime_ns: 42,
+        };
+        let odd = PathBuf::from(std::ffi::OsStr::from_bytes(b"/share/caf\xe9.txt"));
+        let mut cache = HashCache::load(Some(dir.path()));
+        cache.insert(odd.clone(), stamp, ContentHash::of(b"odd"));
+        cache.insert("/share/plain.txt".into(), stamp, ContentHash::of(b"abc"));
+        cache.save().unwrap();
+        let again = HashCache::load(Some(dir.path()));
+        assert_eq!(
+            again.get(&odd, stamp).unwrap().sha256,
+            ContentHash::of(b"odd")
+        );
+        assert_eq!(
+            again
+                .get(Path::new("/share/plain.txt"), stamp)
+                .unwrap()
+                .sha256,
+            ContentHash::of(b"abc")
+        );
+        // A cache with a broken entry is ignored whole, never trusted in part.
         std::fs::write(dir.path().join(CACHE_FILE), b"{not json").unwrap();
         assert!(HashCache::load(Some(dir.path())).entries.is_empty());
     }

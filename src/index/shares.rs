@@ -39,6 +39,9 @@ pub struct ScanReport {
     pub failed: Vec<(PathBuf, String)>,
     /// Roots that do not exist or cannot be read.
     pub missing_roots: Vec<PathBuf>,
+    /// Why the hash cache could not be saved, if it could not (the next start will
+    /// hash these files again; nothing shared is lost).
+    pub cache_not_saved: Option<String>,
 }
 
 /// Per-root figures for `share`.
@@ -171,8 +174,9 @@ impl Shares {
                     cache.retain_under(&real_root, &|p| seen.contains(p));
                 }
             }
-            // The cache only saves re-hashing; failing to write it loses nothing shared.
-            let _ = cache.save();
+            // The cache only saves re-hashing; failing to write it loses nothing shared,
+            // so it is reported, not fatal.
+            report.cache_not_saved = cache.save().err().map(|e| e.to_string());
         }
 
         report.files = ready.len();

@@ -104,16 +104,25 @@ pub fn read_seed_peer_file(path: &std::path::Path) -> Result<Vec<PeerAddr>> {
 impl Session {
     pub fn new(loaded: LoadedConfig, output: OutputMode) -> Result<Session> {
         let settings = loaded.settings;
+        // Errors here are config errors like the loader's: they name the file and key.
+        let label = loaded.file.as_ref().map_or_else(
+            || "built-in defaults".to_string(),
+            |f| f.display().to_string(),
+        );
         let mut peers = Vec::new();
         for addr in &settings.peers.addrs {
-            let peer = PeerAddr::parse(addr)?;
+            // Already checked by the loader; kept fallible rather than trusted.
+            let peer =
+                PeerAddr::parse(addr).with_context(|| format!("{label}: key peers.addrs"))?;
             if !peers.contains(&peer) {
                 peers.push(peer);
             }
         }
         let mut seed_list_peers = HashSet::new();
         if let Some(file) = &settings.peers.file {
-            for peer in read_seed_peer_file(file)? {
+            let listed =
+                read_seed_peer_file(file).with_context(|| format!("{label}: key peers.file"))?;
+            for peer in listed {
                 seed_list_peers.insert(peer.clone());
                 if !peers.contains(&peer) {
                     peers.push(peer);
