@@ -1,7 +1,8 @@
 //! Settings, loaded in layers: built-in defaults < the file (`--config`, else
 //! `./p2p.conf`, else the user's config dir) < `P2P_SECTION__KEY` environment < flags.
 //!
-//! Every layer is checked on its own, strictly, before the layers are merged: each key of
+//! Every layer is checked on its own, strictly, before the `config` crate merges the
+//! layers (it would turn `42` into the path "42"): each key of
 //! the file and each variable is deserialized alone into [`Settings`], so a value of the
 //! wrong type (`dir = 42`, `listen = 12`, `max_connections = -1`, `hidden = 1`) is an error
 //! naming that key and where it came from (the file, or the variable), never converted.
@@ -239,10 +240,13 @@ fn build(
         file: label.to_string(),
         message,
     };
-    let mut merged = match text {
-        Some(text) => file_layer(text).map_err(in_file)?,
-        None => toml::Table::new(),
-    };
+    // The layers are merged by the `config` crate, in order; each was checked alone
+    // first, so its conversions of scalars find nothing left to convert.
+    let mut layers = ::config::Config::builder();
+    if let Some(text) = text {
+        file_layer(text).map_err(in_file)?;
+        layers = layers.add_source(::config::File::from_str(text, ::config::FileFormat::Toml));
+    }
     // Which variable set a key, so that a later check blames it and not the file.
     let mut from_variable: HashMap<String, String> = HashMap::new();
     for (variable, value) in environment {
@@ -252,17 +256,18 @@ fn build(
         };
         let (section, key) = variable_key(variable).map_err(in_variable)?;
         let value = variable_value(&section, &key, value).map_err(in_variable)?;
-        from_variable.insert(format!("{section}.{key}"), variable.clone());
-        if let toml::Value::Table(table) = merged
-            .entry(section)
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
-        {
-            table.insert(key, value);
-        }
+        let path = format!("{section}.{key}");
+        layers = layers
+            .set_override(path.clone(), config_value(value))
+            .map_err(|e| in_variable(plain(&e.to_string())))?;
+        from_variable.insert(path, variable.clone());
     }
     // Each layer passed alone, so the merge passes too; were it ever not to, this is
     // still an error and not a panic.
-    let mut settings = Settings::deserialize(merged).map_err(|e| in_file(plain(e.message())))?;
+    let mut settings: Settings = layers
+        .build()
+        .and_then(|merged| merged.try_deserialize())
+        .map_err(|e| in_file(plain(&e.to_string())))?;
     settings
         .check(base)
         .map_err(|bad| match from_variable.get(bad.key) {
@@ -273,6 +278,28 @@ fn build(
             None => in_file(format!("key {}: {}", bad.key, bad.message)),
         })?;
     Ok(settings)
+}
+
+/// A checked TOML value as the `config` crate holds one.
+fn config_value(value: toml::Value) -> ::config::Value {
+    use ::config::ValueKind;
+    let kind = match value {
+        toml::Value::String(s) => ValueKind::String(s),
+        toml::Value::Integer(i) => ValueKind::I64(i),
+        toml::Value::Float(f) => ValueKind::Float(f),
+        toml::Value::Boolean(b) => ValueKind::Boolean(b),
+        toml::Value::Datetime(d) => ValueKind::String(d.to_string()),
+        toml::Value::Array(items) => {
+            ValueKind::Array(items.into_iter().map(config_value).collect())
+        }
+        toml::Value::Table(table) => ValueKind::Table(
+            table
+                .into_iter()
+                .map(|(k, v)| (k, config_value(v)))
+                .collect(),
+        ),
+    };
+    ::config::Value::new(None, kind)
 }
 
 /// The file's table, every key checked alone for its name and type.
