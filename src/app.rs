@@ -42,6 +42,12 @@ pub struct Cli {
     /// In a script, go on after a failed command
     #[arg(long)]
     pub keep_going: bool,
+    /// More log lines on stderr (repeat for more); RUST_LOG sets any filter
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Fewer log lines on stderr (repeat for none)
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub quiet: u8,
     /// A REPL command and its arguments, or serve / demo / completions
     #[arg(
         trailing_var_arg = true,
@@ -59,6 +65,12 @@ pub struct Cli {
 struct ServeCli {
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// More log lines (debug); RUST_LOG sets any filter
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Fewer log lines (-q: errors only, -qq: none)
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    quiet: u8,
 }
 
 pub fn run() -> i32 {
@@ -69,12 +81,22 @@ pub fn run() -> i32 {
             return if e.use_stderr() { 2 } else { 0 };
         }
     };
+    let verbosity = |v: u8, q: u8| v.min(4) as i8 - q.min(4) as i8;
+    if cli.command.first().map(String::as_str) != Some("serve") {
+        crate::logging::init(false, verbosity(cli.verbose, cli.quiet));
+    }
     match cli.command.first().map(String::as_str) {
         Some("serve") => {
             let mut words = vec!["p2p serve".to_string()];
             words.extend(cli.command[1..].iter().cloned());
             match ServeCli::try_parse_from(words) {
-                Ok(serve) => serve_mode(serve.config.or(cli.config).as_deref()),
+                Ok(serve) => {
+                    crate::logging::init(
+                        true,
+                        verbosity(cli.verbose + serve.verbose, cli.quiet + serve.quiet),
+                    );
+                    serve_mode(serve.config.or(cli.config).as_deref())
+                }
                 Err(e) => {
                     let _ = e.print();
                     if e.use_stderr() {
@@ -191,7 +213,7 @@ fn start_background_server(session: &mut Session) {
         }
         Err(e) => eprintln!(
             "warning: {}; going on as a client only",
-            crate::client::error_chain(&e)
+            crate::error_chain::error_chain(&e)
         ),
     }
 }
@@ -221,7 +243,7 @@ fn serve_mode(config_path: Option<&Path>) -> i32 {
     )) {
         Ok(server) => server,
         Err(e) => {
-            eprintln!("error: {}", crate::client::error_chain(&e));
+            eprintln!("error: {}", crate::error_chain::error_chain(&e));
             return 1;
         }
     };

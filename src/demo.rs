@@ -143,6 +143,8 @@ fn run_demo(cli: &Cli) -> Result<i32> {
         json: cli.json,
         no_serve: true,
         keep_going: cli.keep_going,
+        verbose: cli.verbose,
+        quiet: cli.quiet,
         command: Vec::new(),
     };
     demo_cli.no_serve = true;

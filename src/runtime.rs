@@ -29,6 +29,15 @@ where
     async_std::task::spawn(future)
 }
 
+/// Starts a task that nobody awaits: it runs to its end on its own. (Under smol a
+/// dropped handle would cancel the task; this is the one place that knows to detach.)
+pub(crate) fn spawn_detached<F>(future: F)
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    drop(async_std::task::spawn(future));
+}
+
 /// Runs blocking work (hashing, memory maps, disk scans) off the executor threads.
 pub(crate) async fn spawn_blocking<F, T>(work: F) -> T
 where

@@ -41,23 +41,10 @@ pub enum ClientError {
     LegacyCannot { peer: PeerAddr, what: &'static str },
 }
 
-/// An error and every cause behind it, on one line (`a: b: c`): each layer's message
-/// names only its own part, so each cause is printed exactly once.
-pub fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(e) = cause {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        cause = e.source();
-    }
-    text
-}
-
 impl ClientError {
     /// The whole message with its causes, on one line.
     pub fn line(&self) -> String {
-        chain(self)
+        crate::error_chain::error_chain(self)
     }
 
     /// A short reason for a table cell: the message without the peer in front.

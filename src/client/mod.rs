@@ -20,7 +20,7 @@ mod search;
 
 pub use connection::{bind_outgoing_to, connect, Connection, Link};
 pub use download::{download, DownloadPlan, Downloaded, Progress, Source, Target};
-pub use error::{chain as error_chain, ClientError};
+pub use error::ClientError;
 pub use peer::{BadPeerAddr, PeerAddr};
 pub use probe::{ping_all, PeerKind, PeerStatus};
 pub use search::{info_all, search_all, PeerSearch, SearchOutcome};

@@ -9,8 +9,22 @@ use super::ClientError;
 use crate::protocol::message::ErrorCode;
 use crate::runtime;
 
-/// Pauses before each new try (about 7.5 s in all).
-const PAUSES_MS: [u64; 5] = [250, 500, 1000, 2000, 4000];
+/// Pauses before each new try (about 8 s in all). Many short tries rather than a few
+/// long ones: a full server frees places often but briefly, and each try is one
+/// connect.
+const PAUSES_MS: [u64; 15] = [
+    100, 150, 200, 250, 300, 400, 500, 600, 700, 800, 900, 1000, 1000, 1000, 1000,
+];
+
+/// A pause of `ms` ± 25 %, so that many clients (or a client and a flood) do not knock
+/// in step.
+fn jittered(ms: u64) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos() as u64);
+    let spread = ms / 2;
+    Duration::from_millis(ms - ms / 4 + nanos % (spread + 1))
+}
 
 /// `busy`, or a close without a word at hello: a server over even its `busy` quota
 /// closes new connections unread, as an allow-list refusal does — the retries cost a
@@ -33,7 +47,7 @@ where
     loop {
         match attempt().await {
             Err(e) if is_busy(&e) => match pauses.next() {
-                Some(&ms) => runtime::sleep(Duration::from_millis(ms)).await,
+                Some(&ms) => runtime::sleep(jittered(ms)).await,
                 None => return Err(e),
             },
             other => return other,

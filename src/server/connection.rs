@@ -1,19 +1,30 @@
-//! One accepted connection: protocol detection, then the P2P/1 request loop.
+//! One accepted connection: protocol detection, then the P2P/1 request loop. This is
+//! the only code that reads from or writes to a server socket; `ops` and `legacy` say
+//! what to answer, as values.
 //!
 //! Requests are answered strictly in order, one at a time; a pipelining client's
 //! requests wait in the socket buffer, and a client that stops reading stops us reading
 //! (bounded memory). A request whose JSON is bad gets `bad_request` and the connection
-//! goes on; a malformed frame gets its error answer and the connection is closed.
+//! goes on; a malformed frame gets its error answer and the connection is closed. When
+//! the server shuts down, a connection waiting for its next request ends at once; one
+//! sending goes on until the drain deadline.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 
+use super::legacy::{self, LegacyReply};
+use super::ops::{self, Reply};
 use super::slots::{Slot, SlotKind};
-use super::{legacy, ops, ServeContext};
+use super::window::{FileWindows, SEND_WINDOW};
+use super::ServeContext;
+use crate::index::SharedFile;
 use crate::protocol::frame::{self, FrameType};
+use crate::protocol::hash::ContentHash;
 use crate::protocol::message::{ErrorCode, RemoteError, Request};
 use crate::protocol::{legacy::MESSAGE_LIMIT, PREAMBLE};
 use crate::runtime::{self, TcpStream};
@@ -23,11 +34,13 @@ const READ_BUFFER: usize = 64 * 1024;
 
 pub(crate) async fn serve(
     mut stream: TcpStream,
-    _peer: SocketAddr,
+    peer: SocketAddr,
     context: Arc<ServeContext>,
     slot: Slot,
 ) {
+    let _active = context.drain.enter();
     if slot.kind == SlotKind::Drop {
+        tracing::debug!(%peer, "closed: far over max_connections");
         return;
     }
     let _ = stream.set_nodelay(true);
@@ -37,23 +50,41 @@ pub(crate) async fn serve(
     // The seed reads one message of up to 1024 bytes with one recv; so do we, and the
     // first byte tells the two protocols apart.
     let mut first = vec![0u8; MESSAGE_LIMIT];
-    let Some(n) =
-        read_some_within(&mut stream, &mut first, arrived, preamble_limit, &context).await
+    let Some(n) = read_some_within(
+        &mut stream,
+        &mut first,
+        arrived,
+        preamble_limit,
+        &slot,
+        &context,
+    )
+    .await
     else {
         return;
     };
     first.truncate(n);
+    let mut served = Served::new(peer);
     if first[0] != 0x00 {
+        slot.greeted();
         if slot.kind == SlotKind::Served {
-            legacy::serve(stream, &first, &context).await;
+            let reply = legacy::answer(&first, &context);
+            let _ = send_legacy(&mut stream, reply, &context, &mut served).await;
         }
+        served.log();
         return;
     }
 
     while first.len() < PREAMBLE.len() {
         let mut more = [0u8; 5];
-        let Some(n) =
-            read_some_within(&mut stream, &mut more, arrived, preamble_limit, &context).await
+        let Some(n) = read_some_within(
+            &mut stream,
+            &mut more,
+            arrived,
+            preamble_limit,
+            &slot,
+            &context,
+        )
+        .await
         else {
             return;
         };
@@ -68,15 +99,60 @@ pub(crate) async fn serve(
         return;
     }
     if slot.kind == SlotKind::Busy {
+        tracing::debug!(%peer, "answered busy: max_connections reached");
         let error = RemoteError::new(ErrorCode::Busy, "too many connections, try again later");
         let _ = send_answer(&mut stream, &error.to_body(), &context).await;
         return;
     }
     let leftover = first.split_off(PREAMBLE.len());
-    request_loop(stream, leftover, &context).await;
+    request_loop(stream, leftover, &context, &slot, &mut served).await;
+    served.log();
 }
 
-async fn request_loop(mut stream: TcpStream, mut pending: Vec<u8>, context: &ServeContext) {
+/// What one connection was sent, file by file, for the log line each gets at its end.
+struct Served {
+    peer: SocketAddr,
+    files: HashMap<ContentHash, (String, u64, Instant)>,
+}
+
+impl Served {
+    fn new(peer: SocketAddr) -> Served {
+        Served {
+            peer,
+            files: HashMap::new(),
+        }
+    }
+
+    fn add(&mut self, file: &SharedFile, bytes: u64) {
+        let entry = self
+            .files
+            .entry(file.sha256)
+            .or_insert_with(|| (file.name.clone(), 0, Instant::now()));
+        entry.1 += bytes;
+    }
+
+    fn log(&self) {
+        for (hash, (name, bytes, since)) in &self.files {
+            let secs = since.elapsed().as_secs_f64().max(1e-3);
+            tracing::info!(
+                peer = %self.peer,
+                sha256 = %hash.short(),
+                bytes,
+                "sent {:?}: {bytes} bytes in {secs:.2} s ({:.1} MB/s)",
+                name,
+                *bytes as f64 / secs / 1e6,
+            );
+        }
+    }
+}
+
+async fn request_loop(
+    mut stream: TcpStream,
+    mut pending: Vec<u8>,
+    context: &ServeContext,
+    slot: &Slot,
+    served: &mut Served,
+) {
     let limits = &context.limits;
     let mut chunk = vec![0u8; READ_BUFFER];
     let mut waiting_since = Instant::now();
@@ -96,7 +172,10 @@ async fn request_loop(mut stream: TcpStream, mut pending: Vec<u8>, context: &Ser
                     return;
                 }
                 let outcome = match Request::parse(decoded.body) {
-                    Ok(request) => ops::answer(request, context, &mut stream).await,
+                    Ok(request) => {
+                        let reply = ops::answer(request, context).await;
+                        send_reply(&mut stream, reply, context, served).await
+                    }
                     Err(message) => {
                         let error = RemoteError::new(ErrorCode::BadRequest, message);
                         send_answer(&mut stream, &error.to_body(), context).await
@@ -107,11 +186,13 @@ async fn request_loop(mut stream: TcpStream, mut pending: Vec<u8>, context: &Ser
                 }
                 pending.drain(..used);
                 waiting_since = Instant::now();
+                slot.greeted();
             }
             Ok(None) => {
                 let limit = limits.idle_timeout;
                 let Some(n) =
-                    read_some_within(&mut stream, &mut chunk, waiting_since, limit, context).await
+                    read_some_within(&mut stream, &mut chunk, waiting_since, limit, slot, context)
+                        .await
                 else {
                     return;
                 };
@@ -125,28 +206,46 @@ async fn request_loop(mut stream: TcpStream, mut pending: Vec<u8>, context: &Ser
 /// nearly full: idle and slow connections then give their place to active ones.
 const PRESSURE_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How long a connection may wait for its hello (the preamble and its first request)
+/// while every place is taken: a client says both as soon as it is connected, so only
+/// silent holders are cut short.
+const FULL_HELLO_TIMEOUT: Duration = Duration::from_millis(250);
+
 /// How often a waiting read looks again at how full the server is.
 const RECHECK: Duration = Duration::from_millis(500);
+const RECHECK_FULL: Duration = Duration::from_millis(50);
 
 /// One read that must bring at least a byte within `limit` of `since` — or of
-/// [`PRESSURE_TIMEOUT`] while the server is nearly full; `None` on EOF, error or
-/// time-out, which all end the connection.
+/// [`PRESSURE_TIMEOUT`] while the server is nearly full, [`FULL_HELLO_TIMEOUT`] for a
+/// connection still saying hello while it is full; `None` on EOF, error or time-out, which all end the
+/// connection.
 async fn read_some_within(
     stream: &mut TcpStream,
     buf: &mut [u8],
     since: Instant,
     limit: Duration,
+    slot: &Slot,
     context: &ServeContext,
 ) -> Option<usize> {
     loop {
-        let limit = if context.slots.under_pressure() {
+        if context.drain.closing() || slot.evicted() {
+            return None;
+        }
+        let full = context.slots.full();
+        let hello = !slot.is_greeted();
+        let limit = if hello && full {
+            limit.min(FULL_HELLO_TIMEOUT)
+        } else if context.slots.under_pressure() {
             limit.min(PRESSURE_TIMEOUT)
         } else {
             limit
         };
         let left = (since + limit).checked_duration_since(Instant::now())?;
         // A read cut short by the time-out has consumed nothing: try again.
-        match runtime::timeout(left.min(RECHECK), stream.read(buf)).await {
+        // While full, look often: a connection whose place was taken should let go of
+        // its socket soon.
+        let recheck = if full { RECHECK_FULL } else { RECHECK };
+        match runtime::timeout(left.min(recheck), stream.read(buf)).await {
             Ok(Ok(n)) if n > 0 => return Some(n),
             Ok(_) => return None,
             Err(_) => continue,
@@ -154,15 +253,10 @@ async fn read_some_within(
     }
 }
 
-/// Writes all of `bytes`, giving up after `limit` without completing.
 /// Writes all of `bytes`. A peer that takes none of them for the idle time-out — or for
 /// [`PRESSURE_TIMEOUT`] while the server is nearly full — is given up on, so a client
 /// that never reads cannot keep its place (and its memory) for long.
-pub(crate) async fn send(
-    stream: &mut TcpStream,
-    bytes: &[u8],
-    context: &ServeContext,
-) -> std::io::Result<()> {
+async fn send(stream: &mut TcpStream, bytes: &[u8], context: &ServeContext) -> std::io::Result<()> {
     let mut written = 0;
     let mut progress_at = Instant::now();
     while written < bytes.len() {
@@ -188,7 +282,7 @@ pub(crate) async fn send(
     Ok(())
 }
 
-pub(crate) async fn send_answer(
+async fn send_answer(
     stream: &mut TcpStream,
     body: &[u8],
     context: &ServeContext,
@@ -196,4 +290,88 @@ pub(crate) async fn send_answer(
     let mut out = Vec::with_capacity(body.len() + frame::HEADER_LEN);
     frame::encode(FrameType::Answer, body, &mut out);
     send(stream, &out, context).await
+}
+
+async fn send_reply(
+    stream: &mut TcpStream,
+    reply: Reply,
+    context: &ServeContext,
+    served: &mut Served,
+) -> std::io::Result<()> {
+    match reply {
+        Reply::Json(body) => send_answer(stream, &body, context).await,
+        Reply::Range { file, offset, len } => {
+            send_range(stream, &file, offset, len, true, context, served).await
+        }
+    }
+}
+
+async fn send_legacy(
+    stream: &mut TcpStream,
+    reply: LegacyReply,
+    context: &ServeContext,
+    served: &mut Served,
+) -> std::io::Result<()> {
+    match reply {
+        LegacyReply::Text(text) => send(stream, text.as_bytes(), context).await,
+        LegacyReply::File(file) => {
+            let size = file.size();
+            send_range(stream, &file, 0, size, false, context, served).await
+        }
+        LegacyReply::Nothing => Ok(()),
+    }
+}
+
+/// Sends `len` bytes of `file` from `offset`, a memory-map window at a time: as one data
+/// frame (`framed`, a P2P/1 `read`) or raw (the seed's `download:`). A file found changed
+/// before the first byte is an `internal` error answer (P2P/1) or a close (legacy); once
+/// bytes are out, a failure can only close.
+async fn send_range(
+    stream: &mut TcpStream,
+    file: &SharedFile,
+    offset: u64,
+    len: u64,
+    framed: bool,
+    context: &ServeContext,
+    served: &mut Served,
+) -> std::io::Result<()> {
+    if len == 0 {
+        return match framed {
+            true => send(stream, &frame::encode_header(FrameType::Data, 0), context).await,
+            false => Ok(()),
+        };
+    }
+    let windows = match FileWindows::open(file) {
+        Ok(windows) => windows,
+        Err(e) if framed => {
+            let error = RemoteError::new(ErrorCode::Internal, crate::error_chain::error_chain(&e));
+            return send_answer(stream, &error.to_body(), context).await;
+        }
+        Err(_) => return Ok(()),
+    };
+    if framed {
+        send(
+            stream,
+            &frame::encode_header(FrameType::Data, len as usize),
+            context,
+        )
+        .await?;
+    }
+    let end = offset + len;
+    let mut at = offset;
+    while at < end {
+        let count = (end - at).min(SEND_WINDOW) as usize;
+        let map = windows.map(at, count).map_err(std::io::Error::other)?;
+        send(stream, &map, context).await?;
+        at += count as u64;
+        context
+            .counters
+            .bytes_served
+            .fetch_add(count as u64, Ordering::Relaxed);
+        served.add(file, count as u64);
+    }
+    if framed {
+        context.counters.reads.fetch_add(1, Ordering::Relaxed);
+    }
+    Ok(())
 }

@@ -1,19 +1,28 @@
-//! The seed's protocol on the serving side: answer one message, then close.
+//! The seed's protocol on the serving side, as values: what to answer one message with.
 //!
 //! A name is answered with the hex SHA-256 of a shared file of exactly that base name,
 //! or `None`; `download:<sha256>` with the raw bytes of that file; an unknown hash
-//! (`None` included) is closed with nothing sent.
+//! (`None` included) is closed with nothing sent. `connection.rs` does the sending.
 
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
-use super::connection::send;
-use super::ops::{map_window, open_unchanged, SEND_WINDOW};
 use super::ServeContext;
+use crate::index::SharedFile;
 use crate::protocol::hash::ContentHash;
 use crate::protocol::legacy::{LegacyRequest, NONE_ANSWER};
-use crate::runtime::TcpStream;
 
-pub(crate) async fn serve(mut stream: TcpStream, message: &[u8], context: &ServeContext) {
+/// What a legacy connection gets before it is closed.
+#[derive(Debug)]
+pub(crate) enum LegacyReply {
+    /// These bytes (a hash, or `None`).
+    Text(String),
+    /// The whole file, raw.
+    File(Arc<SharedFile>),
+    /// Nothing at all.
+    Nothing,
+}
+
+pub(crate) fn answer(message: &[u8], context: &ServeContext) -> LegacyReply {
     match LegacyRequest::parse(message) {
         LegacyRequest::Lookup(name) => {
             let catalog = context.shares.catalog();
@@ -22,40 +31,18 @@ pub(crate) async fn serve(mut stream: TcpStream, message: &[u8], context: &Serve
                 .iter()
                 .find(|f| f.name == name && context.is_current(f))
                 .map_or_else(|| NONE_ANSWER.to_string(), |f| f.sha256.to_string());
-            let _ = send(&mut stream, answer.as_bytes(), context).await;
+            LegacyReply::Text(answer)
         }
         LegacyRequest::Download(hash) => {
             let Ok(hash) = hash.trim().parse::<ContentHash>() else {
-                return;
+                return LegacyReply::Nothing;
             };
             let catalog = context.shares.catalog();
-            let Some(file) = catalog
+            let file = catalog
                 .with_hash(&hash)
                 .find(|f| context.is_current(f))
-                .cloned()
-            else {
-                return;
-            };
-            let Ok(handle) = open_unchanged(&file) else {
-                return;
-            };
-            let size = file.size();
-            let mut offset = 0u64;
-            while offset < size {
-                let count = (size - offset).min(SEND_WINDOW) as usize;
-                // Changed under us: stop rather than send another version.
-                let Ok(map) = map_window(&handle, size, offset, count) else {
-                    return;
-                };
-                if send(&mut stream, &map, context).await.is_err() {
-                    return;
-                }
-                context
-                    .counters
-                    .bytes_served
-                    .fetch_add(count as u64, Ordering::Relaxed);
-                offset += count as u64;
-            }
+                .cloned();
+            file.map_or(LegacyReply::Nothing, LegacyReply::File)
         }
     }
 }

@@ -9,9 +9,11 @@
 
 mod allow;
 mod connection;
+mod drain;
 mod legacy;
 mod ops;
 mod slots;
+mod window;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -24,7 +26,11 @@ use thiserror::Error;
 use crate::index::{SharedFile, Shares};
 use crate::runtime::{self, TcpListener};
 pub use allow::AllowList;
+use drain::Drain;
 use slots::Slots;
+
+/// How long a shutdown waits for connections still sending.
+pub const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
 
 /// The limits of DESIGN.md §3, from `[server]`.
 #[derive(Debug, Clone)]
@@ -79,6 +85,8 @@ pub(crate) struct ServeContext {
     pub limits: ServerLimits,
     pub counters: Arc<ServeCounters>,
     slots: Slots,
+    /// Shutdown: tells connections to end, and counts those still running.
+    drain: Drain,
     /// A re-scan is running because a served file was found changed.
     rescanning: Arc<AtomicBool>,
 }
@@ -93,12 +101,33 @@ impl ServeContext {
         if !self.rescanning.swap(true, Ordering::AcqRel) {
             let shares = self.shares.clone();
             let flag = self.rescanning.clone();
-            runtime::spawn(async move {
+            runtime::spawn_detached(async move {
                 runtime::spawn_blocking(move || shares.scan()).await;
                 flag.store(false, Ordering::Release);
             });
         }
         false
+    }
+}
+
+/// At most one log line a second for a repeated event, saying how many were skipped.
+#[derive(Default)]
+struct LogThrottle {
+    last: std::sync::Mutex<Option<std::time::Instant>>,
+    skipped: AtomicU64,
+}
+
+impl LogThrottle {
+    /// `Some(skipped since the last line)` when a line may be logged now.
+    fn allow(&self) -> Option<u64> {
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        let now = std::time::Instant::now();
+        if last.is_some_and(|at| now.duration_since(at) < Duration::from_secs(1)) {
+            self.skipped.fetch_add(1, Ordering::Relaxed);
+            return None;
+        }
+        *last = Some(now);
+        Some(self.skipped.swap(0, Ordering::Relaxed))
     }
 }
 
@@ -129,6 +158,7 @@ impl Server {
                 limits,
                 counters: Arc::new(ServeCounters::default()),
                 slots,
+                drain: Drain::default(),
                 rescanning: Arc::new(AtomicBool::new(false)),
             }),
         })
@@ -142,8 +172,11 @@ impl Server {
         self.context.counters.clone()
     }
 
-    /// Accepts connections until `shutdown` completes.
+    /// Accepts connections until `shutdown` completes; then stops accepting, tells every
+    /// connection to end, and waits for them up to [`DRAIN_DEADLINE`].
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
+        // A flood of refused connections must not become a flood of log lines.
+        let refusals = LogThrottle::default();
         let accepting = async {
             loop {
                 match self.listener.accept().await {
@@ -152,6 +185,13 @@ impl Server {
                             let refused = &self.context.counters.refused;
                             refused.fetch_add(1, Ordering::Relaxed);
                             drop(stream); // not a byte read
+                            if let Some(more) = refusals.allow() {
+                                tracing::info!(
+                                    %peer,
+                                    "refused: not in the allow-list{}",
+                                    if more > 0 { format!(" (and {more} more since the last line)") } else { String::new() }
+                                );
+                            }
                             continue;
                         }
                         self.context
@@ -160,16 +200,26 @@ impl Server {
                             .fetch_add(1, Ordering::Relaxed);
                         let context = self.context.clone();
                         let slot = context.slots.take();
-                        runtime::spawn(async move {
+                        runtime::spawn_detached(async move {
                             connection::serve(stream, peer, context, slot).await;
                         });
                     }
                     // Out of file descriptors or a connection reset before accept: back
                     // off a little rather than spin, and keep serving.
-                    Err(_) => runtime::sleep(Duration::from_millis(50)).await,
+                    Err(e) => {
+                        tracing::warn!("accept failed: {e}");
+                        runtime::sleep(Duration::from_millis(50)).await
+                    }
                 }
             }
         };
         future::or(accepting, shutdown).await;
+        drop(self.listener);
+        let left = self.context.drain.close(DRAIN_DEADLINE).await;
+        if left > 0 {
+            tracing::warn!(
+                "{left} connection(s) still open after {DRAIN_DEADLINE:?}; leaving them"
+            );
+        }
     }
 }

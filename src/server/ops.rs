@@ -1,54 +1,65 @@
-//! Answers to the four P2P/1 ops. `read` is served from a memory map of just the range
-//! asked for, written straight from the map to the socket and unmapped after.
+//! Answers to the P2P/1 ops, as values: an answer frame's JSON, or a file range for
+//! the connection to send. Nothing here touches a socket (only `connection.rs` does),
+//! so every answer can be tested without one.
 
-use std::fs::File;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use memmap2::MmapOptions;
-
-use super::connection::{send, send_answer};
 use super::ServeContext;
 use crate::index::{Query, SharedFile};
-use crate::protocol::frame::{self, FrameType};
 use crate::protocol::hash::ContentHash;
 use crate::protocol::layout::Layout;
 use crate::protocol::message::{
     answer_body, ErrorCode, InfoAnswer, PingAnswer, RemoteError, Request, SearchAnswer, SearchHit,
 };
 use crate::protocol::{MAX_ANSWER_BYTES, VERSION};
-use crate::runtime::{self, TcpStream};
+use crate::runtime;
 
 /// Results per search when the client names no limit, and the most it may ask for.
 const DEFAULT_SEARCH_LIMIT: u64 = 1000;
 const MAX_SEARCH_LIMIT: u64 = 10_000;
 
-/// Answers one request. An `Err` means the connection is broken and must end.
-pub(crate) async fn answer(
-    request: Request,
-    context: &ServeContext,
-    stream: &mut TcpStream,
-) -> std::io::Result<()> {
-    let body = match request {
+/// What to send back for one request.
+#[derive(Debug)]
+pub(crate) enum Reply {
+    /// An answer frame with this JSON body (an error object included).
+    Json(Vec<u8>),
+    /// A data frame with `len` bytes of `file` from `offset` (`len` may be 0).
+    Range {
+        file: Arc<SharedFile>,
+        offset: u64,
+        len: u64,
+    },
+}
+
+impl From<RemoteError> for Reply {
+    fn from(error: RemoteError) -> Reply {
+        Reply::Json(error.to_body())
+    }
+}
+
+/// Answers one request.
+pub(crate) async fn answer(request: Request, context: &ServeContext) -> Reply {
+    match request {
         Request::Ping => {
             let catalog = context.shares.catalog();
-            Ok(answer_body(&PingAnswer {
+            Reply::Json(answer_body(&PingAnswer {
                 name: context.name.clone(),
                 version: VERSION,
                 files: catalog.len() as u64,
                 bytes: catalog.total_bytes(),
             }))
         }
-        Request::Search { query, limit } => Ok(search(context, &query, limit)),
-        Request::Info { sha256 } => info(context, sha256).await,
+        Request::Search { query, limit } => Reply::Json(search(context, &query, limit)),
+        Request::Info { sha256 } => match info(context, sha256).await {
+            Ok(body) => Reply::Json(body),
+            Err(error) => error.into(),
+        },
         Request::Read {
             sha256,
             offset,
             len,
-        } => return read(context, stream, sha256, offset, len).await,
-    };
-    let body = body.unwrap_or_else(|error| error.to_body());
-    send_answer(stream, &body, context).await
+        } => read(context, sha256, offset, len).unwrap_or_else(Reply::from),
+    }
 }
 
 fn search(context: &ServeContext, query: &str, limit: Option<u64>) -> Vec<u8> {
@@ -110,100 +121,27 @@ async fn info(context: &ServeContext, hash: ContentHash) -> Result<Vec<u8>, Remo
     }))
 }
 
-async fn read(
+fn read(
     context: &ServeContext,
-    stream: &mut TcpStream,
     hash: ContentHash,
     offset: u64,
     len: u64,
-) -> std::io::Result<()> {
-    let refuse = |code, message: String| RemoteError::new(code, message).to_body();
-    if len > context.limits.max_read_bytes as u64 {
-        let body = refuse(
+) -> Result<Reply, RemoteError> {
+    let max = context.limits.max_read_bytes as u64;
+    if len > max {
+        return Err(RemoteError::new(
             ErrorCode::TooLarge,
-            format!(
-                "len {len} is over the limit of {}",
-                context.limits.max_read_bytes
-            ),
-        );
-        return send_answer(stream, &body, context).await;
+            format!("len {len} is over the limit of {max}"),
+        ));
     }
-    let file = match current_file(context, &hash) {
-        Ok(file) => file,
-        Err(error) => return send_answer(stream, &error.to_body(), context).await,
-    };
+    let file = current_file(context, &hash)?;
     let size = file.size();
     if offset > size {
-        let body = refuse(
+        return Err(RemoteError::new(
             ErrorCode::OutOfRange,
             format!("offset {offset} is past the end ({size} bytes)"),
-        );
-        return send_answer(stream, &body, context).await;
+        ));
     }
-    let end = offset.saturating_add(len).min(size);
-    let count = (end - offset) as usize;
-    if count == 0 {
-        return send(stream, &frame::encode_header(FrameType::Data, 0), context).await;
-    }
-    let handle = match open_unchanged(&file) {
-        Ok(handle) => handle,
-        Err(message) => {
-            let body = refuse(ErrorCode::Internal, message);
-            return send_answer(stream, &body, context).await;
-        }
-    };
-    send(
-        stream,
-        &frame::encode_header(FrameType::Data, count),
-        context,
-    )
-    .await?;
-    // A window at a time: a client that reads slowly (or never) holds one small map,
-    // not the whole range. Once the header is out, a failure can only close.
-    let end = offset + count as u64;
-    let mut at = offset;
-    while at < end {
-        let len = (end - at).min(SEND_WINDOW) as usize;
-        let map = map_window(&handle, file.size(), at, len).map_err(std::io::Error::other)?;
-        send(stream, &map, context).await?;
-        at += len as u64;
-    }
-    context.counters.reads.fetch_add(1, Ordering::Relaxed);
-    context
-        .counters
-        .bytes_served
-        .fetch_add(count as u64, Ordering::Relaxed);
-    Ok(())
-}
-
-/// Bytes mapped at once while sending: with every connection place taken by clients that
-/// do not read, mapped memory stays at `max_connections` × this.
-pub(crate) const SEND_WINDOW: u64 = 256 * 1024;
-
-/// Opens a shared file, checking it still has the length it was hashed with.
-pub(crate) fn open_unchanged(file: &SharedFile) -> Result<File, String> {
-    let handle = File::open(&file.path).map_err(|e| format!("cannot open file: {e}"))?;
-    let on_disk = handle.metadata().map(|m| m.len()).unwrap_or(0);
-    if on_disk != file.size() {
-        return Err("file changed since it was indexed".to_string());
-    }
-    Ok(handle)
-}
-
-/// Maps `len` bytes at `offset`, re-checking on the open handle that the file was not
-/// shortened meanwhile (mapping past the end would fault).
-pub(crate) fn map_window(
-    handle: &File,
-    size: u64,
-    offset: u64,
-    len: usize,
-) -> Result<memmap2::Mmap, String> {
-    if handle.metadata().map(|m| m.len()).unwrap_or(0) != size {
-        return Err("file changed while being sent".to_string());
-    }
-    // SAFETY: read-only map of a range checked against the file's current length; it
-    // is dropped as soon as its bytes are written to the socket (the kernel copies from
-    // it inside `write`, where a page gone meanwhile is an EFAULT, not a signal).
-    unsafe { MmapOptions::new().offset(offset).len(len).map(handle) }
-        .map_err(|e| format!("cannot map file: {e}"))
+    let len = offset.saturating_add(len).min(size) - offset;
+    Ok(Reply::Range { file, offset, len })
 }
