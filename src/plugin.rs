@@ -111,15 +111,34 @@ pub fn summary(path: &Path, name: &str) -> Option<String> {
         return None; // a compiled program: nothing to read
     }
     let text = String::from_utf8_lossy(&head);
-    let line = text
+    let mut lines = text
         .lines()
         .filter(|l| !l.starts_with("#!"))
         .map(str::trim)
-        .find(|l| !l.is_empty())?;
+        .skip_while(|l| l.is_empty());
+    let line = lines.next()?;
     let body = if let Some(rest) = line.strip_prefix("\"\"\"").or(line.strip_prefix("'''")) {
-        rest.trim_end_matches("\"\"\"").trim_end_matches("'''")
+        // A docstring's first paragraph may wrap: read it up to a blank line or its end.
+        let mut paragraph = rest.to_string();
+        if !rest.contains("\"\"\"") && !rest.contains("'''") {
+            for more in lines.take_while(|l| !l.is_empty()) {
+                paragraph.push(' ');
+                paragraph.push_str(more);
+                if more.contains("\"\"\"") || more.contains("'''") {
+                    break;
+                }
+            }
+        }
+        paragraph
+            .split("\"\"\"")
+            .next()
+            .unwrap_or_default()
+            .split("'''")
+            .next()
+            .unwrap_or_default()
+            .to_string()
     } else if let Some(rest) = line.strip_prefix('#').or(line.strip_prefix("//")) {
-        rest.trim_start_matches(['#', '/'])
+        rest.trim_start_matches(['#', '/']).to_string()
     } else {
         return None;
     };

@@ -6,7 +6,7 @@
 //! would search and download from itself. `peers remove` takes an address or the name
 //! a peer answers `ping` with, as `get --from` does.
 
-use std::net::{IpAddr, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, ToSocketAddrs};
 use std::time::Duration;
 
 use anyhow::{anyhow, Context};
@@ -247,8 +247,8 @@ fn remove(session: &mut Session, text: &str) -> CommandResult {
 }
 
 /// Whether `peer` is this peer itself, listening on `listen`. A wildcard listen address
-/// (`0.0.0.0`, `::`) means every address of this machine on that port; a host name is
-/// looked up (briefly: a slow resolver must not hang `peers add`).
+/// (`0.0.0.0`, `::`) means this machine's addresses on that port (see [`is_local`]); a
+/// host name is looked up (briefly: a slow resolver must not hang `peers add`).
 fn is_own_address(listen: &str, peer: &PeerAddr) -> bool {
     let Ok(listen) = PeerAddr::parse(listen) else {
         return false; // port 0 (any free port) or unparsable: nothing to compare with
@@ -269,9 +269,15 @@ fn is_own_address(listen: &str, peer: &PeerAddr) -> bool {
     })
 }
 
-/// This machine's: a loopback or wildcard address, or one it can bind to.
+/// What a wildcard listener is reached at on this machine: the usual loopback address
+/// (127.0.0.1, ::1), the wildcard itself, or an address of one of its interfaces (one it
+/// can bind to). The rest of 127.0.0.0/8 is left out: that is where local networks of
+/// several peers live (the demo, tests), each its own peer on the same port.
 fn is_local(ip: IpAddr) -> bool {
-    ip.is_loopback() || ip.is_unspecified() || std::net::UdpSocket::bind((ip, 0)).is_ok()
+    ip == IpAddr::from(Ipv4Addr::LOCALHOST)
+        || ip == IpAddr::from(Ipv6Addr::LOCALHOST)
+        || ip.is_unspecified()
+        || (!ip.is_loopback() && std::net::UdpSocket::bind((ip, 0)).is_ok())
 }
 
 /// The IP addresses of a peer: itself when it is one, else what the resolver says
