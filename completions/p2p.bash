@@ -68,7 +68,7 @@ _p2p() {
 
     case "${cmd}" in
         p2p)
-            opts="-h -V --config --json --no-serve --keep-going --help --version serve demo completions peers search get share unshare rescan files transfers help quit"
+            opts="-v -q -h -V --config --json --no-serve --keep-going --verbose --quiet --help --version serve demo completions peers search get share unshare rescan files transfers help quit"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -128,17 +128,17 @@ _p2p() {
             return 0
             ;;
         p2p__subcmd__get)
-            opts="-h --from --to --help"
+            opts="-h --to --from --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
-                --from)
+                --to)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --to)
+                --from)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -307,7 +307,83 @@ _p2p() {
 }
 
 if [[ "${BASH_VERSINFO[0]}" -eq 4 && "${BASH_VERSINFO[1]}" -ge 4 || "${BASH_VERSINFO[0]}" -gt 4 ]]; then
-    complete -F _p2p -o nosort -o bashdefault -o default p2p
+    complete -F _p2p_dynamic -o nosort -o bashdefault -o default p2p
 else
-    complete -F _p2p -o bashdefault -o default p2p
+    complete -F _p2p_dynamic -o bashdefault -o default p2p
 fi
+
+# Added by p2p: peers and plugins are known only when Tab is pressed, so they are asked
+# of p2p itself (with the --config of the line being completed).
+_p2p_words() {
+    local i config=()
+    for ((i = 1; i < COMP_CWORD; i++)); do
+        case "${COMP_WORDS[i]}" in
+            --config) config=(--config "${COMP_WORDS[i+1]}") ;;
+            --config=*) config=("${COMP_WORDS[i]}") ;;
+        esac
+    done
+    "${COMP_WORDS[0]}" "${config[@]}" completions "$1" 2>/dev/null
+}
+
+_p2p_dynamic() {
+    local cur="${COMP_WORDS[COMP_CWORD]}" prev="${COMP_WORDS[COMP_CWORD-1]}"
+    local i word cmd="" sub="" nth=0
+    for ((i = 1; i < COMP_CWORD; i++)); do
+        word="${COMP_WORDS[i]}"
+        if [[ -z "$cmd" ]]; then
+            case "$word" in
+                --config) ((i++)) ;;
+                -*) ;;
+                *) cmd="$word" ;;
+            esac
+        elif [[ "$word" != -* && "${COMP_WORDS[i-1]}" != --from && "${COMP_WORDS[i-1]}" != --to ]]; then
+            ((nth++))
+            [[ $nth -eq 1 ]] && sub="$word"
+        fi
+    done
+    case "$cmd" in
+        "")
+            if [[ "$cur" != -* && "$prev" != --config ]]; then
+                _p2p "$@"
+                COMPREPLY+=($(compgen -W "$(_p2p_words plugins)" -- "$cur"))
+                return 0
+            fi
+            ;;
+        get)
+            if [[ "$prev" == --from ]]; then
+                COMPREPLY=($(compgen -W "$(_p2p_words peers)" -- "$cur"))
+                compopt +o default 2>/dev/null
+                return 0
+            fi
+            ;;
+        peers)
+            if [[ "$sub" == remove && $nth -eq 1 && "$cur" != -* ]]; then
+                COMPREPLY=($(compgen -W "$(_p2p_words peers)" -- "$cur"))
+                compopt +o default 2>/dev/null
+                return 0
+            fi
+            ;;
+        help)
+            if [[ $nth -eq 0 && "$cur" != -* ]]; then
+                COMPREPLY=($(compgen -W "$(_p2p_words commands)" -- "$cur"))
+                compopt +o default 2>/dev/null
+                return 0
+            fi
+            ;;
+        share|unshare)
+            if [[ $nth -eq 0 && "$cur" != -* ]]; then
+                COMPREPLY=($(compgen -d -- "$cur"))
+                compopt -o filenames +o default 2>/dev/null
+                return 0
+            fi
+            ;;
+        serve|demo|completions|peers|search|get|share|unshare|rescan|files|transfers|help|quit)
+            ;;
+        *)
+            # A plugin: its arguments are its own business; offer file names.
+            COMPREPLY=()
+            return 0
+            ;;
+    esac
+    _p2p "$@"
+}

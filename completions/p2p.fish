@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_p2p_global_optspecs
-    string join \n config= json no-serve keep-going h/help V/version
+    string join \n config= json no-serve keep-going v/verbose q/quiet h/help V/version
 end
 
 function __fish_p2p_needs_command
@@ -28,6 +28,8 @@ complete -c p2p -n "__fish_p2p_needs_command" -l config -d 'Config file (default
 complete -c p2p -n "__fish_p2p_needs_command" -l json -d 'Print every command\'s result as one JSON object on one line'
 complete -c p2p -n "__fish_p2p_needs_command" -l no-serve -d 'Do not serve while the REPL runs'
 complete -c p2p -n "__fish_p2p_needs_command" -l keep-going -d 'In a script, go on after a failed command'
+complete -c p2p -n "__fish_p2p_needs_command" -s v -l verbose -d 'More log lines on stderr (repeat for more); RUST_LOG sets any filter'
+complete -c p2p -n "__fish_p2p_needs_command" -s q -l quiet -d 'Fewer log lines on stderr (repeat for none)'
 complete -c p2p -n "__fish_p2p_needs_command" -s h -l help -d 'Print help'
 complete -c p2p -n "__fish_p2p_needs_command" -s V -l version -d 'Print version'
 complete -c p2p -n "__fish_p2p_needs_command" -a "serve" -d 'Share and serve, with no prompt'
@@ -48,12 +50,12 @@ complete -c p2p -n "__fish_p2p_using_subcommand demo" -s h -l help -d 'Print hel
 complete -c p2p -n "__fish_p2p_using_subcommand completions" -s h -l help -d 'Print help'
 complete -c p2p -n "__fish_p2p_using_subcommand peers; and not __fish_seen_subcommand_from add remove" -s h -l help -d 'Print help'
 complete -c p2p -n "__fish_p2p_using_subcommand peers; and not __fish_seen_subcommand_from add remove" -f -a "add" -d 'Add a peer (host or host:port; port 12000 by default)'
-complete -c p2p -n "__fish_p2p_using_subcommand peers; and not __fish_seen_subcommand_from add remove" -f -a "remove" -d 'Remove a peer'
+complete -c p2p -n "__fish_p2p_using_subcommand peers; and not __fish_seen_subcommand_from add remove" -f -a "remove" -d 'Remove a peer, by address or by the name it answers with'
 complete -c p2p -n "__fish_p2p_using_subcommand peers; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
 complete -c p2p -n "__fish_p2p_using_subcommand peers; and __fish_seen_subcommand_from remove" -s h -l help -d 'Print help'
 complete -c p2p -n "__fish_p2p_using_subcommand search" -s h -l help -d 'Print help'
-complete -c p2p -n "__fish_p2p_using_subcommand get" -l from -d 'Only download from this peer (address or name); may be repeated' -r
 complete -c p2p -n "__fish_p2p_using_subcommand get" -l to -d 'Folder to receive the file, or the file to write (never overwritten)' -r -F
+complete -c p2p -n "__fish_p2p_using_subcommand get" -l from -d 'Only download from this peer (address or name); may be repeated' -r -f -a "(__fish_p2p_words peers)"
 complete -c p2p -n "__fish_p2p_using_subcommand get" -s h -l help -d 'Print help'
 complete -c p2p -n "__fish_p2p_using_subcommand share" -s h -l help -d 'Print help'
 complete -c p2p -n "__fish_p2p_using_subcommand unshare" -s h -l help -d 'Print help'
@@ -62,3 +64,23 @@ complete -c p2p -n "__fish_p2p_using_subcommand files" -s h -l help -d 'Print he
 complete -c p2p -n "__fish_p2p_using_subcommand transfers" -s h -l help -d 'Print help'
 complete -c p2p -n "__fish_p2p_using_subcommand help" -s h -l help -d 'Print help'
 complete -c p2p -n "__fish_p2p_using_subcommand quit" -s h -l help -d 'Print help'
+
+# Added by p2p: peers and plugins are asked of p2p itself when Tab is pressed.
+function __fish_p2p_words
+    set -l tokens (commandline -opc)
+    set -l config
+    for i in (seq 2 (count $tokens))
+        switch $tokens[$i]
+            case --config
+                set config --config $tokens[(math $i + 1)]
+            case '--config=*'
+                set config $tokens[$i]
+        end
+    end
+    $tokens[1] $config completions $argv[1] 2>/dev/null
+end
+complete -c p2p -n "__fish_p2p_needs_command" -f -a "(__fish_p2p_words plugins)" -d 'plugin'
+complete -c p2p -n "__fish_p2p_using_subcommand peers; and __fish_seen_subcommand_from remove" -f -a "(__fish_p2p_words peers)"
+complete -c p2p -n "__fish_p2p_using_subcommand help" -f -a "(__fish_p2p_words commands)"
+complete -c p2p -n "__fish_p2p_using_subcommand share" -f -a "(__fish_complete_directories)"
+complete -c p2p -n "__fish_p2p_using_subcommand unshare" -f -a "(__fish_complete_directories)"

@@ -19,6 +19,10 @@ _p2p() {
 '--json[Print every command'\''s result as one JSON object on one line]' \
 '--no-serve[Do not serve while the REPL runs]' \
 '--keep-going[In a script, go on after a failed command]' \
+'*-v[More log lines on stderr (repeat for more); RUST_LOG sets any filter]' \
+'*--verbose[More log lines on stderr (repeat for more); RUST_LOG sets any filter]' \
+'*-q[Fewer log lines on stderr (repeat for none)]' \
+'*--quiet[Fewer log lines on stderr (repeat for none)]' \
 '-h[Print help]' \
 '--help[Print help]' \
 '-V[Print version]' \
@@ -77,7 +81,7 @@ _arguments "${_arguments_options[@]}" : \
 _arguments "${_arguments_options[@]}" : \
 '-h[Print help]' \
 '--help[Print help]' \
-':addr:_default' \
+':addr:_p2p_peers' \
 && ret=0
 ;;
         esac
@@ -93,8 +97,8 @@ _arguments "${_arguments_options[@]}" : \
 ;;
 (get)
 _arguments "${_arguments_options[@]}" : \
-'*--from=[Only download from this peer (address or name); may be repeated]:PEER:_default' \
 '--to=[Folder to receive the file, or the file to write (never overwritten)]:PATH:_files' \
+'*--from=[Only download from this peer (address or name); may be repeated]:PEER:_p2p_peers' \
 '-h[Print help]' \
 '--help[Print help]' \
 ':what -- Row number of the last search, a SHA-256, or an exact file name:_default' \
@@ -104,14 +108,14 @@ _arguments "${_arguments_options[@]}" : \
 _arguments "${_arguments_options[@]}" : \
 '-h[Print help]' \
 '--help[Print help]' \
-'::dir -- A folder to share (saved to the config file):_files' \
+'::dir -- A folder to share (saved to the config file):_files -/' \
 && ret=0
 ;;
 (unshare)
 _arguments "${_arguments_options[@]}" : \
 '-h[Print help]' \
 '--help[Print help]' \
-':dir -- A shared folder:_files' \
+':dir -- A shared folder:_files -/' \
 && ret=0
 ;;
 (rescan)
@@ -137,7 +141,7 @@ _arguments "${_arguments_options[@]}" : \
 _arguments "${_arguments_options[@]}" : \
 '-h[Print help]' \
 '--help[Print help]' \
-'::command -- The command to explain:_default' \
+'::command -- The command to explain:_p2p_command_names' \
 && ret=0
 ;;
 (quit)
@@ -168,6 +172,7 @@ _p2p_commands() {
 'help:list commands, or explain one' \
 'quit:leave (also \`exit\`, or Ctrl-D at an empty prompt)' \
     )
+    commands+=(${(f)"$(_p2p_words plugins)"})
     _describe -t commands 'p2p commands' commands "$@"
 }
 (( $+functions[_p2p__subcmd__completions_commands] )) ||
@@ -199,7 +204,7 @@ _p2p__subcmd__help_commands() {
 _p2p__subcmd__peers_commands() {
     local commands; commands=(
 'add:Add a peer (host or host\:port; port 12000 by default)' \
-'remove:Remove a peer' \
+'remove:Remove a peer, by address or by the name it answers with' \
     )
     _describe -t commands 'p2p peers commands' commands "$@"
 }
@@ -247,6 +252,33 @@ _p2p__subcmd__transfers_commands() {
 _p2p__subcmd__unshare_commands() {
     local commands; commands=()
     _describe -t commands 'p2p unshare commands' commands "$@"
+}
+
+# Added by p2p: peers and plugins are asked of p2p itself when Tab is pressed.
+(( $+functions[_p2p_words] )) ||
+_p2p_words() {
+    local -a line config
+    local i
+    line=(${(z)BUFFER})
+    for (( i = 2; i <= $#line; i++ )); do
+        case $line[i] in
+            --config) config=(--config ${(Q)line[i+1]}) ;;
+            --config=*) config=(${(Q)line[i]}) ;;
+        esac
+    done
+    ${(Q)line[1]:-p2p} $config completions $1 2>/dev/null
+}
+(( $+functions[_p2p_peers] )) ||
+_p2p_peers() {
+    local -a peers
+    peers=(${(f)"$(_p2p_words peers)"})
+    _describe -t peers 'peer' peers
+}
+(( $+functions[_p2p_command_names] )) ||
+_p2p_command_names() {
+    local -a names
+    names=(${(f)"$(_p2p_words commands)"})
+    _describe -t commands 'command' names
 }
 
 if [ "$funcstack[1]" = "_p2p" ]; then

@@ -1,5 +1,9 @@
 """Shared helpers for p2p's Python plugins (standard library only; not a plugin itself,
-it has no run bit). A plugin calls back the running p2p as `$P2P_BIN --json ...`."""
+it has no run bit). A plugin calls back the running p2p as `$P2P_BIN --json ...`.
+
+Under `P2P_JSON=1` (the user ran p2p with --json) a plugin prints exactly one JSON object
+on one line on stdout, its help and its failures included (`fail` and `answer_help`
+do that); anything else it says goes to stderr."""
 
 import json
 import os
@@ -29,6 +33,14 @@ def call(*args):
 def json_mode():
     """Whether the user asked for --json (p2p tells plugins through P2P_JSON)."""
     return os.environ.get("P2P_JSON") == "1"
+
+
+def answer_help(doc):
+    """Answers -h/--help with the plugin's docstring ({"help": ...} under --json)."""
+    if sys.argv[1:] and sys.argv[1] in ("-h", "--help"):
+        text = doc.strip()
+        print(json.dumps({"help": text}) if json_mode() else text)
+        sys.exit(0)
 
 
 def config_path(section, key, default):

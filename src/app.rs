@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use clap::{CommandFactory, Parser};
 
-use crate::commands::human_bytes;
+use crate::commands::{count, human_bytes};
 use crate::config::{self, LoadedConfig};
 use crate::index::Shares;
 use crate::runtime;
@@ -108,7 +108,7 @@ pub fn run() -> i32 {
             }
         }
         Some("demo") => crate::demo::run(&cli),
-        Some("completions") => completions(&cli.command[1..]),
+        Some("completions") => completions(cli.config.as_deref(), &cli.command[1..]),
         Some(_) => {
             let Some(mut session) = open_session(cli.config.as_deref(), cli.json) else {
                 return 2;
@@ -171,8 +171,8 @@ fn scan_and_report(shares: &Arc<Shares>, download_dir: &Path) {
     let scanner = shares.clone();
     let report = runtime::block_on(runtime::spawn_blocking(move || scanner.scan()));
     eprintln!(
-        "indexed {} files ({}): {} hashed, {} unchanged from cache, in {} ms",
-        report.files,
+        "indexed {} ({}): {} hashed, {} unchanged from cache, in {} ms",
+        count(report.files as u64, "file", "files"),
         human_bytes(report.bytes),
         report.hashed,
         report.cached,
@@ -258,34 +258,94 @@ fn serve_mode(config_path: Option<&Path>) -> i32 {
     runtime::block_on(server.run(async move { interrupt.wait().await }));
     use std::sync::atomic::Ordering::Relaxed;
     eprintln!(
-        "shutting down: served {} bytes in {} reads over {} connections ({} refused by the allow-list)",
-        counters.bytes_served.load(Relaxed),
-        counters.reads.load(Relaxed),
-        counters.connections.load(Relaxed),
+        "shutting down: served {} in {} over {} ({} refused by the allow-list)",
+        count(counters.bytes_served.load(Relaxed), "byte", "bytes"),
+        count(counters.reads.load(Relaxed), "read", "reads"),
+        count(
+            counters.connections.load(Relaxed),
+            "connection",
+            "connections"
+        ),
         counters.refused.load(Relaxed)
     );
     0
 }
 
-fn completions(args: &[String]) -> i32 {
+fn completions(config_path: Option<&Path>, args: &[String]) -> i32 {
     use clap_complete::Shell;
     let shell = match args.first().map(String::as_str) {
         Some("bash") => Shell::Bash,
         Some("zsh") => Shell::Zsh,
         Some("fish") => Shell::Fish,
+        Some(kind @ ("peers" | "commands" | "plugins")) => {
+            return completion_words(config_path, kind)
+        }
         _ => {
             eprintln!("error: usage: p2p completions bash|zsh|fish");
             return 2;
         }
     };
-    let mut command = completion_command();
-    clap_complete::generate(shell, &mut command, "p2p", &mut std::io::stdout());
-    0
+    let script = crate::shell::completion::shell_script(shell, completion_command());
+    write_stdout(&script)
+}
+
+/// The words a completion script asks for when Tab is pressed: the configured peers,
+/// every command (built-in and plugin), or the plugins alone; one a line. Quiet and
+/// offline (no peer is asked anything): a bad config just completes nothing.
+fn completion_words(config_path: Option<&Path>, kind: &str) -> i32 {
+    let Ok(loaded) = config::load(config_path) else {
+        return 1;
+    };
+    let settings = &loaded.settings;
+    let mut words: Vec<String> = Vec::new();
+    match kind {
+        "peers" => {
+            let listed = settings
+                .peers
+                .addrs
+                .iter()
+                .map(|a| crate::client::PeerAddr::parse(a));
+            words.extend(listed.filter_map(Result::ok).map(|p| p.to_string()));
+            if let Some(file) = &settings.peers.file {
+                let seed = crate::shell::session::read_seed_peer_file(file).unwrap_or_default();
+                words.extend(seed.iter().map(|p| p.to_string()));
+            }
+        }
+        _ => {
+            if kind == "commands" {
+                let registry = crate::commands::Registry::builtin();
+                words.extend(registry.commands().map(|c| c.name().to_string()));
+            }
+            words.extend(crate::plugin::list(&settings.plugins.dirs));
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    words.retain(|w| seen.insert(w.clone()));
+    let text: String = words.iter().map(|w| format!("{w}\n")).collect();
+    write_stdout(text.as_bytes())
+}
+
+/// Writes to stdout: 0, or 1 with one `error:` line when stdout does not take it (a
+/// closed pipe is not an error).
+fn write_stdout(bytes: &[u8]) -> i32 {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => 0,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
+        Err(e) => {
+            eprintln!("error: cannot write the output: {e}");
+            1
+        }
+    }
 }
 
 /// The whole command line as one clap tree (modes and every REPL command as
-/// sub-commands), for shell completion scripts.
+/// sub-commands), for shell completion scripts. Value hints say what an argument is
+/// (a peer, a command, a folder); `shell_script` turns the peer and command ones into
+/// questions to the binary.
 pub fn completion_command() -> clap::Command {
+    use clap::ValueHint;
     let mut root = Cli::command()
         .args_conflicts_with_subcommands(true)
         .disable_help_subcommand(true);
@@ -300,7 +360,17 @@ pub fn completion_command() -> clap::Command {
             .arg(clap::Arg::new("shell").value_parser(["bash", "zsh", "fish"])),
     );
     for command in crate::commands::Registry::builtin().commands() {
-        root = root.subcommand(command.args().name(command.name()).about(command.summary()));
+        let mut sub = command.args().name(command.name()).about(command.summary());
+        sub = match command.name() {
+            "get" => sub.mut_arg("from", |a| a.value_hint(ValueHint::Hostname)),
+            "peers" => sub.mut_subcommand("remove", |r| {
+                r.mut_arg("addr", |a| a.value_hint(ValueHint::Hostname))
+            }),
+            "help" => sub.mut_arg("command", |a| a.value_hint(ValueHint::CommandName)),
+            "share" | "unshare" => sub.mut_arg("dir", |a| a.value_hint(ValueHint::DirPath)),
+            _ => sub,
+        };
+        root = root.subcommand(sub);
     }
     root
 }

@@ -713,8 +713,9 @@ fn every_source_cut_fails_clearly_keeps_the_part_and_a_later_get_resumes() {
     assert_eq!(run.code, 1, "stdout {} stderr {}", run.stdout, run.stderr);
     let lines: Vec<&str> = run.stderr.lines().collect();
     assert_eq!(lines.len(), 1, "one clear line: {}", run.stderr);
+    // Piped as a script: the error names its line (issue 10 item 16).
     assert!(
-        lines[0].starts_with("error: every source failed"),
+        lines[0].starts_with("error: line 1: every source failed"),
         "{}",
         run.stderr
     );

@@ -1,6 +1,7 @@
 //! The shipped plugins (`plugins/mirror`, `verify`, `report`) against three real peers,
 //! one-shot and from a piped script; and broken plugins (no run bit, exit 3, endless
-//! loop) giving a clear error and the right status.
+//! loop, text under `--json`) giving a clear error and the right status; `help`
+//! describing plugins by their first comment line.
 
 mod common;
 
@@ -161,14 +162,14 @@ fn broken_plugins_give_a_clear_error_and_the_right_status() {
     assert_eq!(run.code, 1);
     assert!(run.stderr.contains("not executable"), "{}", run.stderr);
 
-    // One-shot passes the plugin's status on; a script counts it as a failure.
+    // Issue 10 item 17: a status outside 0/1/2 is a failure, 1, and p2p says so.
     let run = run_p2p(root, &["--config", c, "three"], "", LIMIT);
-    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(run.stdout.contains("about to fail"));
-    assert!(
-        run.stderr.contains("exited with status 3"),
-        "{}",
-        run.stderr
+    assert_eq!(
+        run.stderr,
+        "error: plugin `three` exited with status 3 (p2p exits 1: a plugin's exit status \
+         0, 1 (failure) or 2 (usage) is p2p's; any other becomes 1)\n"
     );
     let run = run_p2p(
         root,
@@ -212,4 +213,158 @@ fn broken_plugins_give_a_clear_error_and_the_right_status() {
         .output()
         .unwrap();
     assert!(left.stdout.is_empty(), "plugin still running");
+}
+
+fn executable(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+    let status = Command::new("chmod").arg("+x").arg(path).status().unwrap();
+    assert!(status.success());
+}
+
+/// Issue 10 item 17: statuses 0/1/2 pass through, others become 1; under `--json` the
+/// plugin's one JSON object is the command's, and anything else is a failure with the
+/// text on stderr; `help` says what a plugin does from its first comment line.
+#[test]
+fn plugin_statuses_json_and_help() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let plugins = root.join("mine");
+    std::fs::create_dir_all(&plugins).unwrap();
+    executable(
+        &plugins.join("hello"),
+        "#!/bin/sh\n# p2p hello [NAME] — greets NAME, in JSON under --json\n\
+         if [ \"$P2P_JSON\" = 1 ]; then echo '{\"hello\":\"world\"}'; else echo 'hello, world'; fi\n",
+    );
+    executable(
+        &plugins.join("chatty"),
+        "#!/bin/sh\necho 'not json at all'\n",
+    );
+    executable(&plugins.join("quiet"), "#!/bin/sh\n:\n");
+    executable(
+        &plugins.join("picky"),
+        "#!/bin/sh\necho 'error: usage: picky THING' >&2\n\
+         [ \"$P2P_JSON\" = 1 ] && echo '{\"error\":{\"code\":\"usage\",\"message\":\"usage: picky THING\"}}'\nexit 2\n",
+    );
+    executable(&plugins.join("sad"), "#!/bin/sh\nexit 1\n");
+    executable(&plugins.join("seven"), "#!/bin/sh\nexit 7\n");
+    let conf = client(root, &[], &[plugins.clone(), repo_plugins()]);
+    let c = conf.to_str().unwrap();
+
+    // Plain: output as is, status passed on or mapped.
+    let run = run_p2p(root, &["--config", c, "hello"], "", LIMIT);
+    assert_eq!((run.code, run.stdout.as_str()), (0, "hello, world\n"));
+    for (name, code) in [("sad", 1), ("picky", 2), ("seven", 1)] {
+        let run = run_p2p(root, &["--config", c, name], "", LIMIT);
+        assert_eq!(run.code, code, "{name}: {}", run.stderr);
+    }
+
+    // --json: the plugin's own object passes through; text does not.
+    let run = run_p2p(root, &["--config", c, "--json", "hello"], "", LIMIT);
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (0, "{\"hello\":\"world\"}\n")
+    );
+    let run = run_p2p(root, &["--config", c, "--json", "chatty"], "", LIMIT);
+    assert_eq!(run.code, 1);
+    let lines = run.json_lines();
+    assert_eq!(lines.len(), 1, "{}", run.stdout);
+    assert_eq!(lines[0]["error"]["code"], "failed");
+    assert_eq!(
+        run.stderr,
+        "not json at all\nerror: plugin `chatty` printed something other than one JSON \
+         object under --json (shown above on stderr)\n"
+    );
+    let run = run_p2p(root, &["--config", c, "--json", "quiet"], "", LIMIT);
+    assert_eq!(run.code, 0);
+    assert_eq!(
+        run.json_lines(),
+        vec![serde_json::json!({"plugin": "quiet", "ok": true})]
+    );
+    // A failed plugin's own error object is the one object; p2p adds only its stderr line.
+    let run = run_p2p(root, &["--config", c, "--json", "picky"], "", LIMIT);
+    assert_eq!(run.code, 2);
+    let lines = run.json_lines();
+    assert_eq!(lines.len(), 1, "{}", run.stdout);
+    assert_eq!(lines[0]["error"]["message"], "usage: picky THING");
+    assert!(
+        run.stderr
+            .ends_with("error: plugin `picky` exited with status 2 (usage)\n"),
+        "{}",
+        run.stderr
+    );
+    let run = run_p2p(root, &["--config", c, "--json", "seven"], "", LIMIT);
+    assert_eq!(run.code, 1);
+    assert_eq!(run.json_lines()[0]["error"]["code"], "failed");
+
+    // The shipped plugins obey too: their help and their usage errors are JSON.
+    let run = run_p2p(
+        root,
+        &["--config", c, "--json", "mirror", "--help"],
+        "",
+        LIMIT,
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let lines = run.json_lines();
+    assert!(lines[0]["help"]
+        .as_str()
+        .unwrap()
+        .contains("mirror PATTERN"));
+    let run = run_p2p(root, &["--config", c, "--json", "mirror"], "", LIMIT);
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    let lines = run.json_lines();
+    assert_eq!(lines.len(), 1, "{}", run.stdout);
+    assert!(lines[0]["error"]["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("usage: mirror PATTERN"));
+    // In a script, a mapped status counts as a failure; a usage one as usage.
+    let run = run_p2p(
+        root,
+        &["--config", c, "--keep-going"],
+        "seven\nhello\n",
+        LIMIT,
+    );
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.starts_with("error: line 1: plugin `seven`"),
+        "{}",
+        run.stderr
+    );
+    let run = run_p2p(
+        root,
+        &["--config", c, "--keep-going"],
+        "picky\nhello\n",
+        LIMIT,
+    );
+    assert_eq!(run.code, 2);
+
+    // help: what each plugin does, and how its status becomes p2p's.
+    let run = run_p2p(root, &["--config", c, "help"], "", LIMIT);
+    assert_eq!(run.code, 0);
+    for line in [
+        "| hello     | greets NAME, in JSON under --json (plugin)",
+        "| chatty    | (plugin)",
+        "| mirror    | download every search match that is not already here. (plugin)",
+        "| verify    | re-hash what was downloaded and report any file that changed. (plugin)",
+        "Note: a plugin's exit status 0, 1 (failure) or 2 (usage) is p2p's; any other becomes 1.",
+    ] {
+        assert!(run.stdout.contains(line), "{line}\n{}", run.stdout);
+    }
+    let run = run_p2p(root, &["--config", c, "--json", "help", "hello"], "", LIMIT);
+    let lines = run.json_lines();
+    assert_eq!(lines[0]["plugin"], true);
+    assert_eq!(lines[0]["summary"], "greets NAME, in JSON under --json");
+    let run = run_p2p(root, &["--config", c, "--json", "help"], "", LIMIT);
+    let commands = run.json_lines()[0]["commands"].clone();
+    let chatty = commands
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "chatty")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        chatty,
+        serde_json::json!({"name": "chatty", "summary": null, "plugin": true})
+    );
 }

@@ -3,7 +3,7 @@
 use clap::Args;
 use serde_json::json;
 
-use super::{from_matches, human_bytes, Command, CommandResult, Output};
+use super::{count, from_matches, human_bytes, Command, CommandResult, Output};
 use crate::index::Query;
 use crate::shell::session::Session;
 
@@ -66,6 +66,10 @@ impl Command for Files {
         let total: u64 = files.iter().map(|f| f.size()).sum();
         Ok(Output::new(json!({ "files": entries }))
             .table(&["file", "size", "sha256"], rows)
-            .line(format!("{} files, {}", files.len(), human_bytes(total))))
+            .line(format!(
+                "{}, {}",
+                count(files.len() as u64, "file", "files"),
+                human_bytes(total)
+            )))
     }
 }

@@ -1,5 +1,6 @@
 //! `help` lists every command (built-in and plugin); `help CMD` shows its usage and
-//! examples.
+//! examples. A plugin is described by its first comment line (see [`plugin::summary`]),
+//! and the list says how a plugin's exit status becomes p2p's.
 
 use anyhow::anyhow;
 use clap::Args;
@@ -38,29 +39,53 @@ impl Command for Help {
     fn run(&self, session: &mut Session, matches: clap::ArgMatches) -> CommandResult {
         let args: HelpArgs = from_matches(&matches)?;
         let registry = session.registry.clone();
-        let plugins = plugin::list(&session.settings.plugins.dirs);
+        let dirs = &session.settings.plugins.dirs;
+        let plugins: Vec<(String, Option<String>)> = plugin::list(dirs)
+            .into_iter()
+            .map(|name| {
+                let summary = plugin::find(dirs, &name).and_then(|p| plugin::summary(&p, &name));
+                (name, summary)
+            })
+            .collect();
         let Some(name) = args.command else {
             let mut rows: Vec<Vec<String>> = registry
                 .commands()
                 .map(|c| vec![c.name().to_string(), c.summary().to_string()])
                 .collect();
-            rows.extend(
-                plugins
-                    .iter()
-                    .map(|p| vec![p.clone(), "(plugin)".to_string()]),
-            );
-            let commands: Vec<_> = rows
-                .iter()
-                .map(|r| json!({ "name": r[0], "summary": r[1] }))
+            let mut commands: Vec<_> = registry
+                .commands()
+                .map(|c| json!({ "name": c.name(), "summary": c.summary(), "plugin": false }))
                 .collect();
-            return Ok(Output::new(json!({ "commands": commands }))
+            for (name, summary) in &plugins {
+                let described = match summary {
+                    Some(summary) => format!("{summary} (plugin)"),
+                    None => "(plugin)".to_string(),
+                };
+                rows.push(vec![name.clone(), described]);
+                commands.push(json!({ "name": name, "summary": summary, "plugin": true }));
+            }
+            let mut output = Output::new(json!({ "commands": commands }))
                 .table(&["command", "does"], rows)
-                .line("`help COMMAND` for its usage and examples"));
+                .line("`help COMMAND` for its usage and examples");
+            if !plugins.is_empty() {
+                output = output.line(format!("Note: {}.", plugin::EXIT_STATUS_NOTE));
+            }
+            return Ok(output);
         };
         let Some(command) = registry.find(&name) else {
-            if plugins.contains(&name) {
-                return Ok(Output::new(json!({ "name": name, "plugin": true }))
-                    .line(format!("{name}: a plugin; try `{name} --help`")));
+            if let Some((_, summary)) = plugins.iter().find(|(p, _)| *p == name) {
+                let path = plugin::find(dirs, &name).map(|p| p.display().to_string());
+                let mut output = Output::new(json!({
+                    "name": name, "plugin": true, "summary": summary, "path": path,
+                }));
+                output = output.line(match (summary, &path) {
+                    (Some(summary), Some(path)) => format!("{name}: {summary} (plugin: {path})"),
+                    (None, Some(path)) => format!("{name}: a plugin ({path})"),
+                    (_, None) => format!("{name}: a plugin"),
+                });
+                return Ok(output
+                    .line(format!("`{name} --help` for its own usage."))
+                    .line(format!("Note: {}.", plugin::EXIT_STATUS_NOTE)));
             }
             return Err(CommandError::Failed(anyhow!("no command called {name:?}")));
         };

@@ -33,8 +33,13 @@ pub enum CommandError {
     /// Ctrl-C or SIGINT stopped it; the message says what was kept (a download's
     /// verified bytes, for the next `get`).
     Cancelled(String),
-    /// A plugin ended with this non-zero status.
-    Exit(i32, String),
+    /// It failed (a usage error when `usage`) and already has the JSON object `--json`
+    /// prints for it: a plugin's own. The `error:` line is still `message`.
+    Reported {
+        usage: bool,
+        message: String,
+        json: serde_json::Value,
+    },
 }
 
 impl From<anyhow::Error> for CommandError {
@@ -83,14 +88,41 @@ pub fn parse_args(command: &dyn Command, argv: &[String]) -> Result<ArgMatches, 
     })
 }
 
-/// Clap's error without its `error: ` prefix (the shell adds its own) and tips.
+/// Clap's error as at most two short lines: what is wrong (clap's own indented details
+/// and tips folded into it, without its `error: ` prefix, which the shell adds) and the
+/// usage line. `help COMMAND` has the rest.
 fn clap_message(e: &clap::Error) -> String {
     let text = e.render().to_string();
-    text.lines()
-        .filter(|l| !l.trim().is_empty() && !l.starts_with("For more information"))
-        .map(|l| l.strip_prefix("error: ").unwrap_or(l).trim_end())
-        .collect::<Vec<_>>()
-        .join("\n")
+    let mut problem = String::new();
+    let mut usage = None;
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        if let Some(rest) = line.strip_prefix("Usage:") {
+            usage = Some(rest.trim().to_string());
+            break;
+        }
+        if line.starts_with("For more information") {
+            continue;
+        }
+        let line = line.strip_prefix("error: ").unwrap_or(line);
+        if problem.is_empty() {
+            problem.push_str(line);
+        } else if let Some(tip) = line.strip_prefix("tip: ") {
+            problem.push_str(&format!(" ({tip})"));
+        } else {
+            problem.push(' ');
+            problem.push_str(line);
+        }
+    }
+    match usage {
+        Some(usage) => format!("{problem}\nusage: {usage}"),
+        None => problem,
+    }
+}
+
+/// A count and its noun, agreeing: `1 file`, `2 files`, `0 files`.
+pub fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// Turns matches into a derive(Args) struct.
@@ -136,6 +168,13 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_agree_with_their_noun() {
+        assert_eq!(count(0u64, "file", "files"), "0 files");
+        assert_eq!(count(1u64, "file", "files"), "1 file");
+        assert_eq!(count(2u32, "entry", "entries"), "2 entries");
+    }
 
     #[test]
     fn every_command_has_a_summary_examples_and_a_sound_grammar() {

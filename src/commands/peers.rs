@@ -1,5 +1,13 @@
-//! `peers`, `peers add ADDR`, `peers remove ADDR`: the peer table (pinged at once), and
-//! edits that apply now and are saved back to the config file in use.
+//! `peers`, `peers add ADDR`, `peers remove ADDR|NAME`: the peer table (pinged at
+//! once), and edits that apply now and are saved back to the config file in use.
+//!
+//! `peers add` refuses this peer's own address (`node.listen`, or any address of this
+//! machine on that port when it listens on every interface): a peer that lists itself
+//! would search and download from itself. `peers remove` takes an address or the name
+//! a peer answers `ping` with, as `get --from` does.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, ToSocketAddrs};
+use std::time::Duration;
 
 use anyhow::{anyhow, Context};
 use clap::{Args, Subcommand};
@@ -22,8 +30,11 @@ struct PeersArgs {
 enum PeersAction {
     /// Add a peer (host or host:port; port 12000 by default)
     Add { addr: String },
-    /// Remove a peer
-    Remove { addr: String },
+    /// Remove a peer, by address or by the name it answers with
+    Remove {
+        #[arg(value_name = "ADDR|NAME")]
+        addr: String,
+    },
 }
 
 impl Command for Peers {
@@ -40,6 +51,7 @@ impl Command for Peers {
             "peers",
             "peers add 192.168.1.20",
             "peers remove 127.0.0.1:12001",
+            "peers remove alice",
         ]
     }
 
@@ -130,6 +142,12 @@ fn list(session: &mut Session) -> CommandResult {
 
 fn add(session: &mut Session, text: &str) -> CommandResult {
     let peer = PeerAddr::parse(text).map_err(|e| CommandError::Usage(e.to_string()))?;
+    if is_own_address(&session.settings.node.listen, &peer) {
+        return Err(CommandError::Failed(anyhow!(
+            "{peer} is this peer's own address (node.listen = {:?}); a peer does not list itself",
+            session.settings.node.listen
+        )));
+    }
     if session.peers.contains(&peer) {
         return Ok(
             Output::new(json!({ "added": null, "peer": peer.to_string(), "saved": null }))
@@ -155,11 +173,48 @@ fn add(session: &mut Session, text: &str) -> CommandResult {
     )
 }
 
-fn remove(session: &mut Session, text: &str) -> CommandResult {
-    let peer = PeerAddr::parse(text).map_err(|e| CommandError::Usage(e.to_string()))?;
-    if !session.peers.contains(&peer) {
-        return Err(CommandError::Failed(anyhow!("{peer} is not a peer")));
+/// The listed peer `text` stands for: its address, else the name it answers `ping`
+/// with (asking every peer only when the address is not a listed one).
+fn find_listed(
+    session: &mut Session,
+    text: &str,
+) -> Result<(PeerAddr, Option<String>), CommandError> {
+    let parsed = PeerAddr::parse(text);
+    if let Ok(peer) = &parsed {
+        if session.peers.contains(peer) {
+            return Ok((peer.clone(), None));
+        }
     }
+    let statuses = session.run(ping_all(&session.peers))?;
+    let named: Vec<PeerAddr> = statuses
+        .into_iter()
+        .filter(
+            |(_, s)| matches!(s, Ok(s) if matches!(&s.kind, PeerKind::P2p(p) if p.name == text)),
+        )
+        .map(|(peer, _)| peer)
+        .collect();
+    match (named.as_slice(), parsed) {
+        ([one], _) => Ok((one.clone(), Some(text.to_string()))),
+        ([], Ok(peer)) => Err(CommandError::Failed(anyhow!(
+            "{peer} is not a peer (no listed peer has that address or name)"
+        ))),
+        ([], Err(e)) => Err(CommandError::Usage(format!(
+            "{e}; and no listed peer answers to that name"
+        ))),
+        (several, _) => Err(CommandError::Failed(anyhow!(
+            "{} peers answer to the name {text:?}: {}; remove one by its address",
+            several.len(),
+            several
+                .iter()
+                .map(PeerAddr::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+fn remove(session: &mut Session, text: &str) -> CommandResult {
+    let (peer, name) = find_listed(session, text)?;
     session.peers.retain(|p| *p != peer);
     let mut saved = None;
     if let Some(file) = &session.config_file {
@@ -181,8 +236,64 @@ fn remove(session: &mut Session, text: &str) -> CommandResult {
             saved = Some(list.display().to_string());
         }
     }
+    let note = match &name {
+        Some(name) => format!("removed {peer} ({name})"),
+        None => format!("removed {peer}"),
+    };
     Ok(
-        Output::new(json!({ "removed": peer.to_string(), "saved": saved }))
-            .line(format!("removed {peer}")),
+        Output::new(json!({ "removed": peer.to_string(), "name": name, "saved": saved }))
+            .line(note),
     )
+}
+
+/// Whether `peer` is this peer itself, listening on `listen`. A wildcard listen address
+/// (`0.0.0.0`, `::`) means this machine's addresses on that port (see [`is_local`]); a
+/// host name is looked up (briefly: a slow resolver must not hang `peers add`).
+fn is_own_address(listen: &str, peer: &PeerAddr) -> bool {
+    let Ok(listen) = PeerAddr::parse(listen) else {
+        return false; // port 0 (any free port) or unparsable: nothing to compare with
+    };
+    if listen.port() != peer.port() {
+        return false;
+    }
+    let listen_ips = resolve(&listen);
+    let peer_ips = resolve(peer);
+    peer_ips.iter().any(|ip| {
+        listen_ips.iter().any(|own| {
+            if own.is_unspecified() {
+                is_local(*ip)
+            } else {
+                own == ip || ip.is_unspecified()
+            }
+        })
+    })
+}
+
+/// What a wildcard listener is reached at on this machine: the usual loopback address
+/// (127.0.0.1, ::1), the wildcard itself, or an address of one of its interfaces (one it
+/// can bind to). The rest of 127.0.0.0/8 is left out: that is where local networks of
+/// several peers live (the demo, tests), each its own peer on the same port.
+fn is_local(ip: IpAddr) -> bool {
+    ip == IpAddr::from(Ipv4Addr::LOCALHOST)
+        || ip == IpAddr::from(Ipv6Addr::LOCALHOST)
+        || ip.is_unspecified()
+        || (!ip.is_loopback() && std::net::UdpSocket::bind((ip, 0)).is_ok())
+}
+
+/// The IP addresses of a peer: itself when it is one, else what the resolver says
+/// within a second (nothing if it says nothing in time).
+fn resolve(peer: &PeerAddr) -> Vec<IpAddr> {
+    if let Some(ip) = peer.ip() {
+        return vec![ip];
+    }
+    let target = (peer.host().to_string(), peer.port());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let ips: Vec<IpAddr> = target
+            .to_socket_addrs()
+            .map(|addrs| addrs.map(|a| a.ip()).collect())
+            .unwrap_or_default();
+        let _ = tx.send(ips);
+    });
+    rx.recv_timeout(Duration::from_secs(1)).unwrap_or_default()
 }

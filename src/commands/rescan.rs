@@ -3,7 +3,7 @@
 use clap::Args;
 use serde_json::json;
 
-use super::{Command, CommandResult, Output};
+use super::{count, Command, CommandResult, Output};
 use crate::shell::session::Session;
 
 pub struct Rescan;
@@ -41,8 +41,10 @@ impl Command for Rescan {
             "cached": report.cached, "failed": failed,
         }))
         .line(format!(
-            "{} files: {} hashed, {} unchanged (from cache)",
-            report.files, report.hashed, report.cached
+            "{}: {} hashed, {} unchanged (from cache)",
+            count(report.files as u64, "file", "files"),
+            report.hashed,
+            report.cached
         ));
         for (path, error) in &report.failed {
             output = output.line(format!("not shared: {}: {error}", path.display()));

@@ -68,9 +68,9 @@ impl Command for Share {
             saved.context("shared for this session, but not saved")?;
         }
         Ok(list(session)?.line(format!(
-            "sharing {} ({} files hashed now, {} from cache)",
+            "sharing {} ({} hashed now, {} from cache)",
             dir.display(),
-            report.hashed,
+            super::count(report.hashed as u64, "file", "files"),
             report.cached
         )))
     }

@@ -1,9 +1,15 @@
 //! Runs one command line: split into words, find the built-in (or plugin), run it,
 //! render the outcome, and say how it went as a [`Status`].
+//!
+//! A line of a script carries its number into its error (`error: line 3: …`), so the
+//! first line still starts with `error: ` as everywhere else. Output that stdout does not
+//! take (a full disk, a closed file) fails the command; a closed pipe (`| head`) does not.
+
+use std::io::Write;
 
 use super::render::{print_error, print_output};
-use super::session::Session;
-use crate::commands::{parse_args, CommandError};
+use super::session::{OutputMode, Session};
+use crate::commands::{parse_args, CommandError, Output};
 use crate::plugin;
 
 /// How one command went; ordered from best to worst so a script keeps the worst.
@@ -13,8 +19,6 @@ pub enum Status {
     Failed,
     Usage,
     Interrupted,
-    /// A plugin's own exit status.
-    Exit(i32),
 }
 
 impl Status {
@@ -26,7 +30,6 @@ impl Status {
             // 128 + the signal, as shells report it.
             Status::Interrupted if super::interrupt::terminated() => 143,
             Status::Interrupted => 130,
-            Status::Exit(code) => code,
         }
     }
 
@@ -34,7 +37,7 @@ impl Status {
     pub fn worst(self, other: Status) -> Status {
         let rank = |s: Status| match s {
             Status::Ok => 0,
-            Status::Failed | Status::Exit(_) => 1,
+            Status::Failed => 1,
             Status::Usage => 2,
             Status::Interrupted => 3,
         };
@@ -54,10 +57,16 @@ pub struct Outcome {
 
 /// Splits a line the way a shell would (quotes, backslashes) and runs it.
 pub fn execute_line(session: &mut Session, line: &str) -> Outcome {
+    execute_numbered_line(session, line, None)
+}
+
+/// [`execute_line`] for line `number` of a script: its errors say where they are.
+pub fn execute_numbered_line(session: &mut Session, line: &str, number: Option<usize>) -> Outcome {
     match shell_words::split(line) {
-        Ok(words) => execute(session, &words),
+        Ok(words) => execute_at(session, &words, number),
         Err(e) => {
-            print_error(session.output, "usage", &format!("cannot parse line: {e}"));
+            let message = located(number, format!("cannot parse line: {e}"));
+            print_error(session.output, "usage", &message);
             Outcome {
                 status: Status::Usage,
                 quit: false,
@@ -67,6 +76,18 @@ pub fn execute_line(session: &mut Session, line: &str) -> Outcome {
 }
 
 pub fn execute(session: &mut Session, words: &[String]) -> Outcome {
+    execute_at(session, words, None)
+}
+
+/// `line N: ` before a script's error message.
+fn located(number: Option<usize>, message: String) -> String {
+    match number {
+        Some(n) => format!("line {n}: {message}"),
+        None => message,
+    }
+}
+
+fn execute_at(session: &mut Session, words: &[String], number: Option<usize>) -> Outcome {
     let Some((name, argv)) = words.split_first() else {
         return Outcome {
             status: Status::Ok,
@@ -86,13 +107,20 @@ pub fn execute(session: &mut Session, words: &[String]) -> Outcome {
         },
     };
     match result {
-        Ok(output) => {
-            print_output(session.output, &output);
-            Outcome {
+        Ok(output) => match print_output(session.output, &output) {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                let message = located(number, format!("cannot write the output: {e}"));
+                print_error(session.output, "failed", &message);
+                Outcome {
+                    status: Status::Failed,
+                    quit: output.quit,
+                }
+            }
+            _ => Outcome {
                 status: Status::Ok,
                 quit: output.quit,
-            }
-        }
+            },
+        },
         Err(error) => {
             let (status, code, message) = match error {
                 CommandError::Usage(m) => (Status::Usage, "usage", m),
@@ -103,9 +131,27 @@ pub fn execute(session: &mut Session, words: &[String]) -> Outcome {
                     "interrupted".to_string(),
                 ),
                 CommandError::Cancelled(m) => (Status::Interrupted, "interrupted", m),
-                CommandError::Exit(code, m) => (Status::Exit(code), "failed", m),
+                CommandError::Reported {
+                    usage,
+                    message,
+                    json,
+                } => {
+                    // The `error:` line is ours; the one JSON object is the one it made.
+                    let stderr_only = OutputMode {
+                        json: false,
+                        ..session.output
+                    };
+                    print_error(stderr_only, "failed", &located(number, message));
+                    if session.output.json {
+                        let _ = print_output(session.output, &Output::new(json));
+                    }
+                    return Outcome {
+                        status: if usage { Status::Usage } else { Status::Failed },
+                        quit: false,
+                    };
+                }
             };
-            print_error(session.output, code, &message);
+            print_error(session.output, code, &located(number, message));
             Outcome {
                 status,
                 quit: false,
@@ -131,5 +177,42 @@ fn unknown_command(session: &Session, name: &str) -> String {
             format!("unknown command `{name}`; did you mean `{n}`? (`help` lists commands)")
         }
         None => format!("unknown command `{name}` (`help` lists commands)"),
+    }
+}
+
+/// A writer that remembers its first error, so that printing goes on as written and the
+/// caller still learns whether stdout took it all.
+pub(super) struct FirstError<W: Write> {
+    inner: W,
+    error: Option<std::io::Error>,
+}
+
+impl<W: Write> FirstError<W> {
+    pub(super) fn new(inner: W) -> Self {
+        FirstError { inner, error: None }
+    }
+
+    pub(super) fn finish(mut self) -> std::io::Result<()> {
+        let flushed = self.inner.flush();
+        match self.error.take() {
+            Some(e) => Err(e),
+            None => flushed,
+        }
+    }
+}
+
+impl<W: Write> Write for FirstError<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let written = self.inner.write(buf);
+        if let Err(e) = &written {
+            if e.kind() != std::io::ErrorKind::Interrupted && self.error.is_none() {
+                self.error = Some(std::io::Error::new(e.kind(), e.to_string()));
+            }
+        }
+        written
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }

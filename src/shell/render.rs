@@ -8,18 +8,21 @@ use std::io::Write;
 use comfy_table::{presets, ContentArrangement, Table};
 use serde_json::json;
 
+use super::dispatch::FirstError;
 use super::session::OutputMode;
 use crate::commands::{escape_control, Block, Output};
 
-pub fn print_output(mode: OutputMode, output: &Output) {
+/// Prints `output`; the first write error is returned for the shell to judge (a broken
+/// pipe is fine, a full disk is a failure).
+pub fn print_output(mode: OutputMode, output: &Output) -> std::io::Result<()> {
     let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let mut out = FirstError::new(stdout.lock());
     // A closed stdout (`p2p … | head`) is not an error worth a panic.
     if mode.json {
         if !output.json.is_null() {
             let _ = writeln!(out, "{}", output.json);
         }
-        return;
+        return out.finish();
     }
     // Whatever a peer sent (names, paths, peer names, messages) is in these blocks:
     // control characters are shown, never obeyed, on a terminal and in a pipe alike.
@@ -33,7 +36,7 @@ pub fn print_output(mode: OutputMode, output: &Output) {
             }
         }
     }
-    let _ = out.flush();
+    out.finish()
 }
 
 fn table(mode: OutputMode, header: &[String], rows: &[Vec<String>]) -> Table {

@@ -1,36 +1,42 @@
 //! Piped mode: one command a line from stdin, no prompt, no colours, `#` comments.
 //! Stops at the first failure unless `--keep-going`; always stops on an interrupt.
-//! The script's status is the worst of its commands.
+//! The script's status is the worst of its commands. Errors name the line they come
+//! from (`error: line 3: …`), counting every line, blank and comment ones included; a
+//! UTF-8 byte-order mark before the first line (as some editors save) is skipped.
 
 use std::io::BufRead;
 
-use super::dispatch::{execute_line, Status};
+use super::dispatch::{execute_numbered_line, Status};
 use super::session::Session;
+
+const BOM: &str = "\u{feff}";
 
 pub fn run_script(session: &mut Session, mut input: impl BufRead, keep_going: bool) -> Status {
     let mut worst = Status::Ok;
     let mut raw = Vec::new();
+    let mut number = 0;
     loop {
         raw.clear();
         match input.read_until(b'\n', &mut raw) {
             Ok(0) => break,
-            Ok(_) => {}
+            Ok(_) => number += 1,
             Err(e) => {
                 eprintln!("error: cannot read the script: {e}");
                 return worst.worst(Status::Failed);
             }
         }
         let line = String::from_utf8_lossy(&raw);
+        let line = if number == 1 {
+            line.strip_prefix(BOM).unwrap_or(&line)
+        } else {
+            &line
+        };
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let outcome = execute_line(session, line);
-        // In a script a plugin's own status counts as a failure (0/1/2 only).
-        worst = worst.worst(match outcome.status {
-            Status::Exit(_) => Status::Failed,
-            status => status,
-        });
+        let outcome = execute_numbered_line(session, line, Some(number));
+        worst = worst.worst(outcome.status);
         if outcome.quit || outcome.status == Status::Interrupted {
             break;
         }
