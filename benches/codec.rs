@@ -8,8 +8,8 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use p2p::content::hash::ContentHash;
 use p2p::protocol::frame::{self, FrameType};
-use p2p::protocol::hash::ContentHash;
 use p2p::protocol::message::Request;
 
 const MIB: usize = 1024 * 1024;

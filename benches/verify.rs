@@ -11,8 +11,8 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use p2p::protocol::hash::ContentHash;
-use p2p::protocol::layout::Layout;
+use p2p::content::hash::ContentHash;
+use p2p::content::layout::Layout;
 use p2p::protocol::MAX_ANSWER_BYTES;
 
 const MIB: usize = 1024 * 1024;
@@ -45,7 +45,7 @@ fn layout(c: &mut Criterion) {
         b.iter(|| {
             let layout = black_box(one_gib);
             let mut total = 0u64;
-            for index in 0..layout.chunk_count() {
+            for index in layout.chunks() {
                 let range = layout.chunk_range(index);
                 total += range.end - range.start;
             }

@@ -19,6 +19,7 @@ pub mod client;
 pub mod commands;
 pub mod config;
 pub mod config_edit;
+pub mod content;
 pub mod demo;
 pub mod error_chain;
 pub mod index;

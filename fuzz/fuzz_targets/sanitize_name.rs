@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use p2p::protocol::hash::ContentHash;
+use p2p::content::hash::ContentHash;
 use p2p::protocol::name::sanitize;
 
 fuzz_target!(|data: &[u8]| {

@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
+use crate::content::hash::ContentHash;
 use crate::index::hasher;
 use crate::index::PART_SUFFIX;
-use crate::protocol::hash::ContentHash;
 
 #[derive(Debug, Error)]
 pub enum LandingError {

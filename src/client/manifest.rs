@@ -9,7 +9,7 @@ use std::path::Path;
 
 use serde_json::json;
 
-use crate::protocol::hash::ContentHash;
+use crate::content::hash::ContentHash;
 
 pub const MANIFEST_NAME: &str = "downloads.jsonl";
 

@@ -5,7 +5,7 @@
 
 use super::fanout::each_peer;
 use super::{connect, legacy, retry, ClientError, Link, PeerAddr, REQUEST_TIMEOUT};
-use crate::protocol::hash::ContentHash;
+use crate::content::hash::ContentHash;
 use crate::protocol::message::{InfoAnswer, Request, SearchAnswer, SearchHit};
 use crate::runtime;
 

@@ -16,7 +16,7 @@ use crate::client::ClientError;
 use crate::client::{
     download, info_all, ping_all, search_all, DownloadPlan, PeerAddr, PeerKind, Source, Target,
 };
-use crate::protocol::hash::ContentHash;
+use crate::content::hash::ContentHash;
 use crate::protocol::message::ErrorCode;
 use crate::shell::progress::ProgressView;
 use crate::shell::session::{SearchRow, Session, TransferRecord};
@@ -231,7 +231,7 @@ fn choose(session: &mut Session, asked: &[PeerAddr], what: &str) -> Result<Chose
     if ContentHash::looks_like(what) {
         let hash: ContentHash = what
             .parse()
-            .map_err(|e: crate::protocol::hash::BadHash| CommandError::Usage(e.to_string()))?;
+            .map_err(|e: crate::content::hash::BadHash| CommandError::Usage(e.to_string()))?;
         return by_hash(session, asked, hash, None);
     }
     if let Some(hash) = by_prefix(session, what)? {
@@ -278,7 +278,7 @@ fn by_prefix(session: &Session, what: &str) -> Result<Option<ContentHash>, Comma
         [one] => one
             .parse()
             .map(Some)
-            .map_err(|e: crate::protocol::hash::BadHash| CommandError::Failed(anyhow!("{e}"))),
+            .map_err(|e: crate::content::hash::BadHash| CommandError::Failed(anyhow!("{e}"))),
         many => Err(CommandError::Failed(anyhow!(
             "{what} starts {} hashes of the last search; give more digits: {}",
             many.len(),

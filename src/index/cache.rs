@@ -13,7 +13,7 @@ use std::time::UNIX_EPOCH;
 
 use serde::{Deserialize, Serialize};
 
-use crate::protocol::hash::ContentHash;
+use crate::content::hash::ContentHash;
 
 const CACHE_FILE: &str = "hashes.json";
 const CACHE_VERSION: u32 = 1;

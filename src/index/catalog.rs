@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::cache::FileStamp;
 use super::query::Query;
-use crate::protocol::hash::ContentHash;
+use crate::content::hash::ContentHash;
 
 #[derive(Debug, Clone)]
 pub struct SharedFile {

@@ -10,8 +10,8 @@ use std::path::Path;
 use memmap2::{Advice, MmapOptions};
 use sha2::{Digest, Sha256};
 
-use crate::protocol::hash::ContentHash;
-use crate::protocol::layout::Layout;
+use crate::content::hash::ContentHash;
+use crate::content::layout::Layout;
 
 /// Bytes mapped at once while hashing.
 pub const HASH_WINDOW: u64 = 8 * 1024 * 1024;
@@ -73,7 +73,7 @@ pub fn update_from_file(
 pub fn hash_chunks(path: &Path, layout: Layout) -> io::Result<Vec<ContentHash>> {
     let file = File::open(path)?;
     let mut out = Vec::with_capacity(layout.chunk_count() as usize);
-    for index in 0..layout.chunk_count() {
+    for index in layout.chunks() {
         let mut hasher = Sha256::new();
         for_each_window(&file, layout.chunk_range(index), |bytes| {
             hasher.update(bytes)
@@ -103,7 +103,7 @@ mod tests {
         let layout = Layout::for_size(data.len() as u64, 1 << 20);
         let chunks = hash_chunks(&path, layout).unwrap();
         assert_eq!(chunks.len() as u64, layout.chunk_count());
-        let last = layout.chunk_range(layout.chunk_count() - 1);
+        let last = layout.chunk_range(layout.chunks().last().unwrap());
         assert_eq!(
             chunks.last().unwrap(),
             &ContentHash::of(&data[last.start as usize..])

@@ -12,8 +12,8 @@ use super::cache::{ChunkHashes, FileStamp, HashCache};
 use super::catalog::{Catalog, SharedFile};
 use super::walk::{walk_root, FoundFile};
 use super::{hasher, IndexError};
-use crate::protocol::hash::ContentHash;
-use crate::protocol::layout::Layout;
+use crate::content::hash::ContentHash;
+use crate::content::layout::Layout;
 
 /// Most threads hashing at once during a scan.
 const MAX_HASH_THREADS: usize = 4;

@@ -21,8 +21,6 @@
 //! (answered with the raw bytes), then close. See [`legacy`].
 
 pub mod frame;
-pub mod hash;
-pub mod layout;
 pub mod legacy;
 pub mod message;
 pub mod name;
@@ -38,4 +36,4 @@ pub const VERSION: u32 = 1;
 
 /// The largest answer frame a server sends (an `info` chunk list or a page of search
 /// results must fit), and so the largest a client accepts.
-pub const MAX_ANSWER_BYTES: usize = 1024 * 1024;
+pub const MAX_ANSWER_BYTES: usize = crate::content::layout::INFO_ANSWER_BYTES;

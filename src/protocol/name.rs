@@ -5,7 +5,7 @@
 //! surrounding spaces, and cut what is too long for a file system. What is left empty,
 //! `.` or `..` becomes the first 16 hex digits of the content's hash.
 
-use super::hash::ContentHash;
+use crate::content::hash::ContentHash;
 
 /// Longest name we create, in bytes; file systems take 255.
 const MAX_NAME_BYTES: usize = 200;

@@ -7,8 +7,8 @@
 use std::sync::Arc;
 
 use super::ServeContext;
+use crate::content::hash::ContentHash;
 use crate::index::SharedFile;
-use crate::protocol::hash::ContentHash;
 use crate::protocol::legacy::{LegacyRequest, NONE_ANSWER};
 
 /// What a legacy connection gets before it is closed.

@@ -5,9 +5,9 @@
 use std::sync::Arc;
 
 use super::ServeContext;
+use crate::content::hash::ContentHash;
+use crate::content::layout::Layout;
 use crate::index::{Query, SharedFile};
-use crate::protocol::hash::ContentHash;
-use crate::protocol::layout::Layout;
 use crate::protocol::message::{
     answer_body, ErrorCode, InfoAnswer, PingAnswer, RemoteError, Request, SearchAnswer, SearchHit,
 };

@@ -11,8 +11,8 @@ use std::time::Duration;
 use futures_util::future::join_all;
 
 use crate::client::{connect, retry, ClientError, Connection, Link, PeerAddr};
-use crate::protocol::hash::ContentHash;
-use crate::protocol::layout::Layout;
+use crate::content::hash::ContentHash;
+use crate::content::layout::Layout;
 use crate::protocol::message::{InfoAnswer, Request};
 
 pub struct Agreed {

@@ -20,7 +20,7 @@ use thiserror::Error;
 
 use super::landing::{Destination, LandingError, PartFile};
 use super::PeerAddr;
-use crate::protocol::hash::ContentHash;
+use crate::content::hash::ContentHash;
 use crate::protocol::name::sanitize;
 
 #[derive(Debug, Clone)]

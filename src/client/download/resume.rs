@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::content::hash::ContentHash;
+use crate::content::{ChunkIndex, Layout};
 use crate::index::hasher::update_from_file;
-use crate::protocol::hash::ContentHash;
-use crate::protocol::layout::Layout;
 
 const SIDECAR_VERSION: u32 = 1;
 
@@ -35,16 +35,16 @@ pub fn sidecar_path(part: &Path) -> PathBuf {
     part.with_file_name(name)
 }
 
-fn encode_bits(count: u64, set: &[u64]) -> String {
-    let mut bytes = vec![0u8; count.div_ceil(8) as usize];
-    for &i in set.iter().filter(|&&i| i < count) {
+fn encode_bits(layout: Layout, set: &[ChunkIndex]) -> String {
+    let mut bytes = vec![0u8; layout.chunk_count().div_ceil(8) as usize];
+    for i in set.iter().map(|i| i.get()) {
         bytes[(i / 8) as usize] |= 1 << (i % 8);
     }
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn decode_bits(count: u64, hex: &str) -> Option<Vec<u64>> {
-    if hex.len() as u64 != count.div_ceil(8) * 2 || !hex.is_ascii() {
+fn decode_bits(layout: Layout, hex: &str) -> Option<Vec<ChunkIndex>> {
+    if hex.len() as u64 != layout.chunk_count().div_ceil(8) * 2 || !hex.is_ascii() {
         return None;
     }
     let mut out = Vec::new();
@@ -52,8 +52,10 @@ fn decode_bits(count: u64, hex: &str) -> Option<Vec<u64>> {
         let text = std::str::from_utf8(pair).ok()?;
         let byte = u8::from_str_radix(text, 16).ok()?;
         for bit in 0..8 {
-            let index = byte_index as u64 * 8 + bit;
-            if byte & (1 << bit) != 0 && index < count {
+            if byte & (1 << bit) == 0 {
+                continue;
+            }
+            if let Some(index) = layout.chunk(byte_index as u64 * 8 + bit) {
                 out.push(index);
             }
         }
@@ -62,7 +64,7 @@ fn decode_bits(count: u64, hex: &str) -> Option<Vec<u64>> {
 }
 
 /// The chunks a sidecar claims, if it exists and describes this very download.
-pub fn load(path: &Path, hash: &ContentHash, layout: Layout) -> Option<Vec<u64>> {
+pub fn load(path: &Path, hash: &ContentHash, layout: Layout) -> Option<Vec<ChunkIndex>> {
     let bytes = std::fs::read(path).ok()?;
     let sidecar: Sidecar = serde_json::from_slice(&bytes).ok()?;
     let same = sidecar.version == SIDECAR_VERSION
@@ -72,7 +74,7 @@ pub fn load(path: &Path, hash: &ContentHash, layout: Layout) -> Option<Vec<u64>>
     if !same {
         return None;
     }
-    decode_bits(layout.chunk_count(), &sidecar.verified)
+    decode_bits(layout, &sidecar.verified)
 }
 
 /// The verified bytes a sidecar names, and the size of its file, whatever the layout
@@ -89,7 +91,7 @@ pub fn kept(path: &Path, hash: &ContentHash) -> Option<(u64, u64)> {
         sidecar.size.div_ceil(sidecar.chunk_size.max(1)) as usize,
     )
     .ok()?;
-    let chunks = decode_bits(layout.chunk_count(), &sidecar.verified)?;
+    let chunks = decode_bits(layout, &sidecar.verified)?;
     let kept = chunks
         .iter()
         .map(|&i| {
@@ -104,14 +106,14 @@ pub fn save(
     path: &Path,
     hash: &ContentHash,
     layout: Layout,
-    verified: &[u64],
+    verified: &[ChunkIndex],
 ) -> std::io::Result<()> {
     let sidecar = Sidecar {
         version: SIDECAR_VERSION,
         sha256: *hash,
         size: layout.size(),
         chunk_size: layout.chunk_size(),
-        verified: encode_bits(layout.chunk_count(), verified),
+        verified: encode_bits(layout, verified),
     };
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut temp = tempfile::Builder::new()
@@ -133,12 +135,12 @@ pub fn verify_chunks(
     part: &File,
     layout: Layout,
     hashes: &[ContentHash],
-    candidates: Vec<u64>,
-) -> Vec<u64> {
+    candidates: Vec<ChunkIndex>,
+) -> Vec<ChunkIndex> {
     let part_len = part.metadata().map(|m| m.len()).unwrap_or(0);
-    let candidates: Vec<u64> = candidates
+    let candidates: Vec<ChunkIndex> = candidates
         .into_iter()
-        .filter(|&i| i < layout.chunk_count() && layout.chunk_range(i).end <= part_len)
+        .filter(|&i| layout.chunk_range(i).end <= part_len)
         .collect();
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
@@ -156,9 +158,9 @@ pub fn verify_chunks(
                         .filter(|&i| {
                             let mut hasher = Sha256::new();
                             update_from_file(&mut hasher, part, layout.chunk_range(i)).is_ok()
-                                && ContentHash::from_hasher(hasher) == hashes[i as usize]
+                                && hashes.get(i.slot()) == Some(&ContentHash::from_hasher(hasher))
                         })
-                        .collect::<Vec<u64>>()
+                        .collect::<Vec<ChunkIndex>>()
                 })
             })
             .collect();
@@ -174,14 +176,21 @@ pub fn verify_chunks(
 mod tests {
     use super::*;
 
+    const MIB: u64 = 1 << 20;
+
+    fn ixs(layout: Layout, numbers: &[u64]) -> Vec<ChunkIndex> {
+        numbers.iter().map(|&i| layout.chunk(i).unwrap()).collect()
+    }
+
     #[test]
     fn bits_round_trip_and_garbage_is_refused() {
-        let set = vec![0, 3, 8, 9, 20];
-        let hex = encode_bits(21, &set);
-        assert_eq!(decode_bits(21, &hex).unwrap(), set);
-        assert!(decode_bits(21, "zz").is_none());
-        assert!(decode_bits(22, &hex).is_some());
-        assert!(decode_bits(100, &hex).is_none());
+        let of = |chunks: u64| Layout::for_size(chunks * MIB, 1 << 20);
+        let set = ixs(of(21), &[0, 3, 8, 9, 20]);
+        let hex = encode_bits(of(21), &set);
+        assert_eq!(decode_bits(of(21), &hex).unwrap(), set);
+        assert!(decode_bits(of(21), "zz").is_none());
+        assert!(decode_bits(of(22), &hex).is_some());
+        assert!(decode_bits(of(100), &hex).is_none());
     }
 
     #[test]
@@ -190,8 +199,8 @@ mod tests {
         let path = dir.path().join(".p2p-x.part.state");
         let layout = Layout::for_size(5 << 20, 1 << 20);
         let hash = ContentHash::of(b"a");
-        save(&path, &hash, layout, &[1, 4]).unwrap();
-        assert_eq!(load(&path, &hash, layout).unwrap(), vec![1, 4]);
+        save(&path, &hash, layout, &ixs(layout, &[1, 4])).unwrap();
+        assert_eq!(load(&path, &hash, layout).unwrap(), ixs(layout, &[1, 4]));
         assert!(load(&path, &ContentHash::of(b"b"), layout).is_none());
         assert!(load(&path, &hash, Layout::for_size(6 << 20, 1 << 20)).is_none());
         std::fs::write(&path, b"{").unwrap();
@@ -210,8 +219,8 @@ mod tests {
         std::fs::write(&path, &data).unwrap();
         let file = File::open(&path).unwrap();
         assert_eq!(
-            verify_chunks(&file, layout, &hashes, vec![0, 1, 2]),
-            vec![0, 2]
+            verify_chunks(&file, layout, &hashes, ixs(layout, &[0, 1, 2])),
+            ixs(layout, &[0, 2])
         );
     }
 }

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use super::Progress;
 use crate::client::landing::{LandingError, PartFile};
 use crate::client::{legacy, ClientError, PeerAddr};
-use crate::protocol::hash::ContentHash;
+use crate::content::hash::ContentHash;
 
 pub enum SequentialError {
     Peer(ClientError),

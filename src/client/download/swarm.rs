@@ -20,8 +20,8 @@ use super::whole::WholeHasher;
 use super::{resume, Progress};
 use crate::client::landing::LandingError;
 use crate::client::{ClientError, Connection, PeerAddr};
-use crate::protocol::hash::ContentHash;
-use crate::protocol::layout::Layout;
+use crate::content::hash::ContentHash;
+use crate::content::{ChunkIndex, Layout};
 use crate::protocol::message::Request;
 use crate::runtime::{self, JoinHandle};
 
@@ -31,7 +31,7 @@ const WINDOW_PIECES: usize = 8;
 /// The largest `read` the engine asks for. Chunks larger than this (files over ~15 GiB,
 /// or a peer claiming such a size) arrive as several pieces, so that a source never
 /// costs more than about `(CHECKS_IN_FLIGHT + 2) × PIECE` of memory (DESIGN §4).
-const PIECE: u64 = crate::protocol::layout::BASE_CHUNK_SIZE;
+const PIECE: u64 = crate::content::layout::BASE_CHUNK_SIZE;
 /// How often the resume sidecar is rewritten while bytes arrive.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 /// Pieces of one source being hashed and written while the next is received.
@@ -61,7 +61,7 @@ impl Shared {
     /// Chunk `index` matched its hash and is written: it counts from this moment, on
     /// the thread that checked it, so that a download cancelled while the source's
     /// next chunks are still arriving keeps it (the sidecar saved on drop says so).
-    fn record_verified(&self, index: u64) {
+    fn record_verified(&self, index: ChunkIndex) {
         let (completion, prefix) = {
             let mut t = lock(&self.tracker);
             (t.complete(index), t.verified_prefix_bytes())
@@ -146,7 +146,8 @@ pub async fn run(
     let old_len = part_file.metadata().map_err(disk)?.len();
     let candidates = match resume::load(&sidecar, &hash, layout) {
         Some(claimed) => claimed,
-        None => (0..layout.chunk_count())
+        None => layout
+            .chunks()
             .filter(|&i| layout.chunk_range(i).end <= old_len)
             .collect(),
     };
@@ -280,7 +281,7 @@ type ChunkHasher = sha2::Sha256;
 /// memory is bounded by a few pieces whatever chunk size the file has.
 #[derive(Debug, Clone, Copy)]
 struct Piece {
-    index: u64,
+    index: ChunkIndex,
     offset: u64,
     len: u64,
     first: bool,
@@ -306,7 +307,7 @@ type Checked = (Vec<u8>, Verdict);
 struct Checks {
     pending: VecDeque<(Piece, JoinHandle<Checked>)>,
     /// The hash state of the chunk whose next piece is due, once its last check ended.
-    carry: Option<(u64, Box<ChunkHasher>)>,
+    carry: Option<(ChunkIndex, Box<ChunkHasher>)>,
     spare: Vec<Vec<u8>>,
     peer: String,
 }
@@ -335,7 +336,7 @@ impl Checks {
             }
             self.carry.take().map(|(_, h)| h)
         };
-        let expected = shared.chunks[piece.index as usize];
+        let expected = shared.chunks[piece.index.slot()];
         let part = shared.part.clone();
         let owner = shared.clone();
         let task = runtime::spawn_blocking_task(move || {
@@ -448,7 +449,7 @@ async fn receive_loop(
     let layout = shared.layout;
     let mut asked: VecDeque<Piece> = VecDeque::new();
     // The chunk whose pieces are being asked for: (index, next offset, end).
-    let mut asking: Option<(u64, u64, u64)> = None;
+    let mut asking: Option<(ChunkIndex, u64, u64)> = None;
     loop {
         while asked.len() < WINDOW_PIECES {
             let (index, offset, end) = match asking {

@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use crate::protocol::layout::Layout;
+use crate::content::{ChunkIndex, Layout};
 
 pub type SourceId = usize;
 
@@ -40,10 +40,10 @@ pub enum Completion {
 pub struct ChunkTracker {
     layout: Layout,
     states: Vec<ChunkState>,
-    needed: BTreeSet<u64>,
+    needed: BTreeSet<ChunkIndex>,
     verified: u64,
     verified_bytes: u64,
-    /// First chunk not verified: everything before it is a verified prefix.
+    /// How many chunks from the first are verified: a verified prefix.
     prefix: u64,
     dropped: Vec<SourceId>,
     aborted: bool,
@@ -56,32 +56,30 @@ pub struct ChunkTracker {
 
 impl ChunkTracker {
     /// A tracker for `layout` where the chunks in `already` are verified (a resume).
-    pub fn new(layout: Layout, already: &[u64]) -> ChunkTracker {
+    pub fn new(layout: Layout, already: &[ChunkIndex]) -> ChunkTracker {
         let count = layout.chunk_count();
         let mut tracker = ChunkTracker {
             layout,
             states: vec![ChunkState::Needed; count as usize],
-            needed: (0..count).collect(),
+            needed: layout.chunks().collect(),
             verified: 0,
             verified_bytes: 0,
             prefix: 0,
             dropped: Vec::new(),
             aborted: false,
-            endgame: layout.chunk_size() <= crate::protocol::layout::BASE_CHUNK_SIZE,
+            endgame: layout.chunk_size() <= crate::content::layout::BASE_CHUNK_SIZE,
         };
         for &index in already {
-            if index < count {
-                tracker.mark_verified(index);
-            }
+            tracker.mark_verified(index);
         }
         tracker
     }
 
-    fn mark_verified(&mut self, index: u64) {
-        if self.states[index as usize] == ChunkState::Verified {
+    fn mark_verified(&mut self, index: ChunkIndex) {
+        if self.states[index.slot()] == ChunkState::Verified {
             return;
         }
-        self.states[index as usize] = ChunkState::Verified;
+        self.states[index.slot()] = ChunkState::Verified;
         self.needed.remove(&index);
         self.verified += 1;
         let range = self.layout.chunk_range(index);
@@ -97,12 +95,12 @@ impl ChunkTracker {
     /// (endgame) the chunk longest in flight with another source, once it has been so
     /// for [`ENDGAME_AFTER`] — a chunk about to arrive is not worth asking twice. `None`
     /// when there is nothing for it now.
-    pub fn next_for(&mut self, source: SourceId, now: Instant) -> Option<u64> {
+    pub fn next_for(&mut self, source: SourceId, now: Instant) -> Option<ChunkIndex> {
         if self.aborted || self.dropped.contains(&source) {
             return None;
         }
         if let Some(index) = self.needed.pop_first() {
-            self.states[index as usize] = ChunkState::InFlight(vec![source], now);
+            self.states[index.slot()] = ChunkState::InFlight(vec![source], now);
             return Some(index);
         }
         if !self.endgame {
@@ -125,12 +123,12 @@ impl ChunkTracker {
             .min_by_key(|(_, since, _)| *since)
             .map(|(i, _, h)| (i, h))?;
         holders.push(source);
-        Some(index as u64)
+        self.layout.chunk(index as u64)
     }
 
     /// A copy of chunk `index` matched its hash.
-    pub fn complete(&mut self, index: u64) -> Completion {
-        if self.states[index as usize] == ChunkState::Verified {
+    pub fn complete(&mut self, index: ChunkIndex) -> Completion {
+        if self.states[index.slot()] == ChunkState::Verified {
             return Completion::AlreadyDone;
         }
         self.mark_verified(index);
@@ -138,11 +136,11 @@ impl ChunkTracker {
     }
 
     /// `source` no longer fetches chunk `index`; it is needed again if nobody else is.
-    pub fn release(&mut self, index: u64, source: SourceId) {
-        if let ChunkState::InFlight(holders, _) = &mut self.states[index as usize] {
+    pub fn release(&mut self, index: ChunkIndex, source: SourceId) {
+        if let ChunkState::InFlight(holders, _) = &mut self.states[index.slot()] {
             holders.retain(|&h| h != source);
             if holders.is_empty() {
-                self.states[index as usize] = ChunkState::Needed;
+                self.states[index.slot()] = ChunkState::Needed;
                 self.needed.insert(index);
             }
         }
@@ -153,12 +151,10 @@ impl ChunkTracker {
         if !self.dropped.contains(&source) {
             self.dropped.push(source);
         }
-        let held: Vec<u64> = self
-            .states
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| matches!(s, ChunkState::InFlight(h, _) if h.contains(&source)))
-            .map(|(i, _)| i as u64)
+        let held: Vec<ChunkIndex> = self
+            .layout
+            .chunks()
+            .filter(|i| matches!(&self.states[i.slot()], ChunkState::InFlight(h, _) if h.contains(&source)))
             .collect();
         for index in held {
             self.release(index, source);
@@ -185,16 +181,14 @@ impl ChunkTracker {
 
     /// Bytes from offset 0 that are all verified.
     pub fn verified_prefix_bytes(&self) -> u64 {
-        self.layout.chunk_range(self.prefix).start
+        self.layout.prefix_end(self.layout.chunk(self.prefix))
     }
 
     /// Indexes of verified chunks (for the resume sidecar).
-    pub fn verified_chunks(&self) -> Vec<u64> {
-        self.states
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| **s == ChunkState::Verified)
-            .map(|(i, _)| i as u64)
+    pub fn verified_chunks(&self) -> Vec<ChunkIndex> {
+        self.layout
+            .chunks()
+            .filter(|i| self.states[i.slot()] == ChunkState::Verified)
             .collect()
     }
 }
@@ -210,6 +204,10 @@ mod tests {
         Instant::now() + ENDGAME_AFTER * 2
     }
 
+    fn ix(t: &ChunkTracker, i: u64) -> ChunkIndex {
+        t.layout.chunk(i).unwrap()
+    }
+
     fn tracker(chunks: u64) -> ChunkTracker {
         ChunkTracker::new(Layout::for_size(chunks * MIB, 1 << 20), &[])
     }
@@ -218,17 +216,17 @@ mod tests {
     fn hands_out_lowest_first_then_duplicates_in_the_endgame() {
         let mut t = tracker(3);
         let start = Instant::now();
-        assert_eq!(t.next_for(0, start), Some(0));
-        assert_eq!(t.next_for(1, start), Some(1));
-        assert_eq!(t.next_for(0, start), Some(2));
+        assert_eq!(t.next_for(0, start).map(ChunkIndex::get), Some(0));
+        assert_eq!(t.next_for(1, start).map(ChunkIndex::get), Some(1));
+        assert_eq!(t.next_for(0, start).map(ChunkIndex::get), Some(2));
         // Just handed out: not worth a second copy yet.
-        assert_eq!(t.next_for(1, start), None);
+        assert_eq!(t.next_for(1, start).map(ChunkIndex::get), None);
         // Nothing needed: source 1 may take a chunk source 0 holds, but not its own.
-        assert_eq!(t.next_for(1, late()), Some(0));
-        assert_eq!(t.next_for(1, late()), Some(2));
-        assert_eq!(t.next_for(1, late()), None);
-        assert_eq!(t.complete(0), Completion::Fresh);
-        assert_eq!(t.complete(0), Completion::AlreadyDone);
+        assert_eq!(t.next_for(1, late()).map(ChunkIndex::get), Some(0));
+        assert_eq!(t.next_for(1, late()).map(ChunkIndex::get), Some(2));
+        assert_eq!(t.next_for(1, late()).map(ChunkIndex::get), None);
+        assert_eq!(t.complete(ix(&t, 0)), Completion::Fresh);
+        assert_eq!(t.complete(ix(&t, 0)), Completion::AlreadyDone);
         assert_eq!(t.verified_prefix_bytes(), MIB);
     }
 
@@ -236,14 +234,18 @@ mod tests {
     fn dropping_a_source_requeues_only_what_nobody_else_holds() {
         let mut t = tracker(4);
         for (source, want) in [(0, 0), (0, 1), (1, 2), (1, 3)] {
-            assert_eq!(t.next_for(source, late()), Some(want));
+            assert_eq!(t.next_for(source, late()).map(ChunkIndex::get), Some(want));
         }
         t.drop_source(1);
-        assert_eq!(t.next_for(1, late()), None, "a dropped source gets nothing");
-        assert_eq!(t.next_for(0, late()), Some(2));
-        assert_eq!(t.next_for(0, late()), Some(3));
+        assert_eq!(
+            t.next_for(1, late()).map(ChunkIndex::get),
+            None,
+            "a dropped source gets nothing"
+        );
+        assert_eq!(t.next_for(0, late()).map(ChunkIndex::get), Some(2));
+        assert_eq!(t.next_for(0, late()).map(ChunkIndex::get), Some(3));
         for i in 0..4 {
-            assert_eq!(t.complete(i), Completion::Fresh);
+            assert_eq!(t.complete(ix(&t, i)), Completion::Fresh);
         }
         assert!(t.is_done());
         assert_eq!(t.verified_prefix_bytes(), 4 * MIB);
@@ -252,16 +254,26 @@ mod tests {
     #[test]
     fn resumed_chunks_are_not_fetched_again() {
         let layout = Layout::for_size(3 * MIB + 5, 1 << 20);
-        let mut t = ChunkTracker::new(layout, &[0, 2, 99]);
+        let mut t = ChunkTracker::new(layout, &[0, 2].map(|i| layout.chunk(i).unwrap()));
         assert_eq!(t.verified_bytes(), MIB + MIB);
         assert_eq!(t.verified_prefix_bytes(), MIB);
-        assert_eq!(t.next_for(7, late()), Some(1));
-        assert_eq!(t.next_for(7, late()), Some(3));
-        t.complete(1);
-        t.complete(3);
+        assert_eq!(t.next_for(7, late()).map(ChunkIndex::get), Some(1));
+        assert_eq!(t.next_for(7, late()).map(ChunkIndex::get), Some(3));
+        t.complete(ix(&t, 1));
+        t.complete(ix(&t, 3));
         assert!(t.is_done());
         assert_eq!(t.verified_prefix_bytes(), 3 * MIB + 5);
-        assert_eq!(t.verified_chunks(), vec![0, 1, 2, 3]);
+        assert_eq!(
+            t.verified_chunks()
+                .into_iter()
+                .map(ChunkIndex::get)
+                .collect::<Vec<_>>(),
+            vec![0, 1, 2, 3]
+        );
+        assert!(
+            layout.chunk(99).is_none(),
+            "an index out of range cannot be made"
+        );
     }
 
     #[test]

@@ -10,8 +10,8 @@ use std::thread::JoinHandle;
 
 use sha2::{Digest, Sha256};
 
+use crate::content::hash::ContentHash;
 use crate::index::hasher::update_from_file;
-use crate::protocol::hash::ContentHash;
 
 pub struct WholeHasher {
     tell: Option<mpsc::Sender<u64>>,

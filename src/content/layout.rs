@@ -6,6 +6,10 @@ use std::ops::Range;
 
 use thiserror::Error;
 
+/// The largest `info` answer (DESIGN §3: fixed, not configurable): the chunk list of any
+/// file must fit it, which is what makes the chunk size a function of the size alone.
+pub const INFO_ANSWER_BYTES: usize = 1024 * 1024;
+
 /// The smallest chunk; doubled until the chunk list fits an `info` answer.
 pub const BASE_CHUNK_SIZE: u64 = 1024 * 1024;
 
@@ -51,7 +55,7 @@ impl Layout {
         chunk_size: u64,
         chunk_count: usize,
     ) -> Result<Layout, LayoutError> {
-        let layout = Layout::for_size(size, crate::protocol::MAX_ANSWER_BYTES);
+        let layout = Layout::for_size(size, INFO_ANSWER_BYTES);
         if chunk_size != layout.chunk_size {
             return Err(LayoutError::BadChunkSize {
                 got: chunk_size,
@@ -81,11 +85,49 @@ impl Layout {
         self.size.div_ceil(self.chunk_size)
     }
 
-    /// Byte range of chunk `index`; the last chunk may be short.
-    pub fn chunk_range(&self, index: u64) -> Range<u64> {
-        let start = (index * self.chunk_size).min(self.size);
+    /// Chunk `index`, if this file has it.
+    pub fn chunk(&self, index: u64) -> Option<ChunkIndex> {
+        (index < self.chunk_count()).then_some(ChunkIndex(index))
+    }
+
+    /// Every chunk, in order.
+    pub fn chunks(&self) -> impl Iterator<Item = ChunkIndex> {
+        (0..self.chunk_count()).map(ChunkIndex)
+    }
+
+    /// Byte range of a chunk; the last chunk may be short.
+    pub fn chunk_range(&self, index: ChunkIndex) -> Range<u64> {
+        let start = (index.0 * self.chunk_size).min(self.size);
         let end = (start + self.chunk_size).min(self.size);
         start..end
+    }
+
+    /// Where the verified prefix ends when every chunk before `first_missing` is
+    /// verified (`None`: all of them).
+    pub fn prefix_end(&self, first_missing: Option<ChunkIndex>) -> u64 {
+        first_missing.map_or(self.size, |i| self.chunk_range(i).start)
+    }
+}
+
+/// A chunk number that is in range for the [`Layout`] that made it (rqbit's
+/// `ValidPieceIndex`): bounds are checked once, where it is made, and nowhere else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ChunkIndex(u64);
+
+impl ChunkIndex {
+    pub fn get(self) -> u64 {
+        self.0
+    }
+
+    /// For indexing a per-chunk table of the same layout.
+    pub fn slot(self) -> usize {
+        self.0 as usize
+    }
+}
+
+impl std::fmt::Display for ChunkIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
     }
 }
 
@@ -100,7 +142,11 @@ mod tests {
         let layout = Layout::for_size(300 * MIB + 1, 1 << 20);
         assert_eq!(layout.chunk_size(), MIB);
         assert_eq!(layout.chunk_count(), 301);
-        assert_eq!(layout.chunk_range(300), 300 * MIB..300 * MIB + 1);
+        assert_eq!(
+            layout.chunk_range(layout.chunk(300).unwrap()),
+            300 * MIB..300 * MIB + 1
+        );
+        assert!(layout.chunk(301).is_none());
         assert_eq!(Layout::for_size(0, 1 << 20).chunk_count(), 0);
     }
 
