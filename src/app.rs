@@ -193,10 +193,10 @@ fn scan_and_report(shares: &Arc<Shares>, download_dir: &Path) {
 /// Serves the session's shares in the background while the REPL runs. A listen address
 /// in use is one warning, and the REPL goes on as a client.
 fn start_background_server(session: &mut Session) {
-    let shares = session.shares_handle();
-    scan_and_report(&shares, &session.settings.download.dir);
-    session.mark_scanned();
-    let settings = &session.settings;
+    let shares = session.node.shares_handle();
+    scan_and_report(&shares, &session.node.settings.download.dir);
+    session.node.mark_scanned();
+    let settings = &session.node.settings;
     let bound = runtime::block_on(Server::bind(
         &settings.node.listen,
         settings.node.name.clone(),
@@ -208,8 +208,8 @@ fn start_background_server(session: &mut Session) {
             if let Some(addr) = server.local_addr() {
                 eprintln!("serving on {addr} (--no-serve to stop that)");
             }
-            runtime::spawn(server.run(std::future::pending::<()>()));
-            runtime::spawn(rescan_periodically(shares));
+            runtime::spawn_detached(server.run(std::future::pending::<()>()));
+            runtime::spawn_detached(rescan_periodically(shares));
         }
         Err(e) => eprintln!(
             "warning: {}; going on as a client only",
@@ -230,8 +230,8 @@ fn serve_mode(config_path: Option<&Path>) -> i32 {
     let Some(session) = open_session(config_path, false) else {
         return 2;
     };
-    let shares = session.shares_handle();
-    let settings = &session.settings;
+    let shares = session.node.shares_handle();
+    let settings = &session.node.settings;
     // Bind before indexing: a listen address that cannot be used is said at once, not
     // after minutes of hashing. Connections wait in the backlog until the index is
     // ready and `run` accepts them.
@@ -253,8 +253,8 @@ fn serve_mode(config_path: Option<&Path>) -> i32 {
         Some(addr) => println!("listening on {addr}"),
         None => println!("listening on {}", settings.node.listen),
     }
-    let interrupt = session.interrupt().clone();
-    runtime::spawn(rescan_periodically(shares));
+    let interrupt = session.node.interrupt().clone();
+    runtime::spawn_detached(rescan_periodically(shares));
     runtime::block_on(server.run(async move { interrupt.wait().await }));
     use std::sync::atomic::Ordering::Relaxed;
     eprintln!(
@@ -307,7 +307,7 @@ fn completion_words(config_path: Option<&Path>, kind: &str) -> i32 {
                 .map(|a| crate::client::PeerAddr::parse(a));
             words.extend(listed.filter_map(Result::ok).map(|p| p.to_string()));
             if let Some(file) = &settings.peers.file {
-                let seed = crate::shell::session::read_seed_peer_file(file).unwrap_or_default();
+                let seed = crate::node::read_seed_peer_file(file).unwrap_or_default();
                 words.extend(seed.iter().map(|p| p.to_string()));
             }
         }

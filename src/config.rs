@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use thiserror::Error;
 
-use crate::protocol::DEFAULT_PORT;
+use crate::content::DEFAULT_PORT;
 
 pub const CONFIG_FILE_NAME: &str = "p2p.conf";
 
@@ -527,12 +527,10 @@ impl Settings {
         if self.download.stall_timeout_s == 0 {
             return Err(bad("download.stall_timeout_s", "must be at least 1"));
         }
-        crate::server::AllowList::parse(&s.allow).map_err(|m| {
-            let m = m.strip_prefix("server.allow: ").unwrap_or(&m).to_string();
-            bad("server.allow", m)
-        })?;
+        crate::content::AllowList::parse(&s.allow)
+            .map_err(|e| bad("server.allow", e.to_string()))?;
         for addr in &self.peers.addrs {
-            crate::client::PeerAddr::parse(addr).map_err(|e| bad("peers.addrs", e.to_string()))?;
+            crate::content::PeerAddr::parse(addr).map_err(|e| bad("peers.addrs", e.to_string()))?;
         }
         self.resolve_paths(base);
         Ok(())

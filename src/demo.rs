@@ -108,7 +108,7 @@ fn run_demo(cli: &Cli) -> Result<i32> {
             .local_addr()
             .map_or_else(|| format!("{ip}:{DEFAULT_PORT}"), |a| a.to_string());
         addrs.push((name, addr));
-        runtime::spawn(server.run(std::future::pending::<()>()));
+        runtime::spawn_detached(server.run(std::future::pending::<()>()));
     }
     let me = root.join("me");
     std::fs::create_dir_all(&me)?;

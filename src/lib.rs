@@ -24,6 +24,7 @@ pub mod demo;
 pub mod error_chain;
 pub mod index;
 pub mod logging;
+pub mod node;
 pub mod plugin;
 pub mod protocol;
 pub(crate) mod runtime;

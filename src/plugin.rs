@@ -31,7 +31,7 @@ use serde_json::{json, Value};
 const SIGINT: i32 = 2;
 
 use crate::commands::{CommandError, CommandResult, Output};
-use crate::shell::session::Session;
+use crate::node::Node;
 
 fn is_executable(path: &Path) -> bool {
     std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
@@ -161,14 +161,19 @@ pub fn summary(path: &Path, name: &str) -> Option<String> {
 pub const EXIT_STATUS_NOTE: &str =
     "a plugin's exit status 0, 1 (failure) or 2 (usage) is p2p's; any other becomes 1";
 
-pub fn run(session: &mut Session, path: &Path, name: &str, args: &[String]) -> CommandResult {
+pub fn run(
+    node: &mut Node,
+    json_mode: bool,
+    path: &Path,
+    name: &str,
+    args: &[String],
+) -> CommandResult {
     if !is_executable(path) {
         return Err(CommandError::Failed(anyhow!(
             "plugin `{name}` at {} is not executable (chmod +x it)",
             path.display()
         )));
     }
-    let json_mode = session.output.json;
     let bin = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("p2p"));
     let mut command = Command::new(path);
     command
@@ -182,7 +187,7 @@ pub fn run(session: &mut Session, path: &Path, name: &str, args: &[String]) -> C
             Stdio::inherit()
         })
         .stderr(Stdio::inherit());
-    if let Some(config) = &session.config_file {
+    if let Some(config) = &node.config_file {
         command.env("P2P_CONFIG", config);
     }
     if json_mode {
@@ -201,7 +206,7 @@ pub fn run(session: &mut Session, path: &Path, name: &str, args: &[String]) -> C
             bytes
         })
     });
-    let waited = session.run(async {
+    let waited = node.run(async {
         loop {
             match child.try_wait() {
                 Ok(Some(status)) => return Ok(status),

@@ -42,6 +42,12 @@ pub enum ClientError {
 }
 
 impl ClientError {
+    /// The peer answered that it has no such content (not a failure to reach it).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, ClientError::Remote { error, .. }
+            if error.code == crate::protocol::message::ErrorCode::NotFound)
+    }
+
     /// The whole message with its causes, on one line.
     pub fn line(&self) -> String {
         crate::error_chain::error_chain(self)

@@ -13,17 +13,19 @@ mod fanout;
 pub mod landing;
 mod legacy;
 pub mod manifest;
-mod peer;
 mod probe;
 mod retry;
 mod search;
+mod select;
 
+pub use crate::content::{BadPeerAddr, PeerAddr};
 pub use connection::{bind_outgoing_to, connect, Connection, Link};
 pub use download::{download, DownloadPlan, Downloaded, Progress, Source, Target};
 pub use error::ClientError;
-pub use peer::{BadPeerAddr, PeerAddr};
 pub use probe::{ping_all, PeerKind, PeerStatus};
-pub use search::{info_all, search_all, PeerSearch, SearchOutcome};
+pub(crate) use search::group_rows;
+pub use search::{info_all, search_all, Holder, PeerSearch, SearchOutcome, SearchRow};
+pub use select::{choose, resolve_from, Chosen, SelectError};
 
 use std::time::Duration;
 

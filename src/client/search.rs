@@ -107,3 +107,108 @@ pub async fn info_all(
     })
     .await
 }
+
+/// One row of a search's table: one distinct (name, content), and every peer that
+/// listed it.
+#[derive(Debug, Clone)]
+pub struct SearchRow {
+    pub row: usize,
+    pub name: String,
+    /// The path the first holder gave (relative to its share root).
+    pub path: String,
+    pub size: Option<u64>,
+    /// The hash as the peers gave it; for P2P/1 peers always a SHA-256.
+    pub hash: String,
+    pub modified: Option<u64>,
+    pub holders: Vec<Holder>,
+}
+
+/// A peer that listed a search row's content, and where.
+#[derive(Debug, Clone)]
+pub struct Holder {
+    pub peer: PeerAddr,
+    pub path: String,
+    /// A seed peer: it can serve the file only by the hash string it gave.
+    pub legacy: bool,
+}
+
+/// The hits of every peer as numbered rows: one per distinct (name, hash), holding
+/// every peer that listed it, sorted by name then by the order peers are listed in.
+/// `keep` chooses which hits count (by name, path).
+pub(crate) fn group_rows(
+    outcomes: &[SearchOutcome],
+    keep: impl Fn(&Hit) -> bool,
+) -> Vec<SearchRow> {
+    let mut rows: Vec<SearchRow> = Vec::new();
+    for outcome in outcomes {
+        let hits: Vec<Hit> = match &outcome.result {
+            PeerSearch::Hits { hits, .. } => hits
+                .iter()
+                .map(|h| Hit {
+                    name: h.name.clone(),
+                    path: h.path.clone(),
+                    size: Some(h.size),
+                    hash: h.sha256.to_string(),
+                    modified: Some(h.modified),
+                    legacy: false,
+                })
+                .collect(),
+            PeerSearch::Legacy {
+                name,
+                hash: Some(hash),
+            } => vec![Hit {
+                name: name.clone(),
+                path: name.clone(),
+                size: None,
+                hash: hash.clone(),
+                modified: None,
+                legacy: true,
+            }],
+            _ => Vec::new(),
+        };
+        for hit in hits.into_iter().filter(|h| keep(h)) {
+            let holder = Holder {
+                peer: outcome.peer.clone(),
+                path: hit.path.clone(),
+                legacy: hit.legacy,
+            };
+            match rows
+                .iter_mut()
+                .find(|r| r.name == hit.name && r.hash == hit.hash)
+            {
+                Some(row) => {
+                    if !row.holders.iter().any(|h| h.peer == holder.peer) {
+                        row.holders.push(holder);
+                    }
+                    row.size = row.size.or(hit.size);
+                    row.modified = row.modified.or(hit.modified);
+                }
+                None => rows.push(SearchRow {
+                    row: 0,
+                    name: hit.name,
+                    path: hit.path,
+                    size: hit.size,
+                    hash: hit.hash,
+                    modified: hit.modified,
+                    holders: vec![holder],
+                }),
+            }
+        }
+    }
+    // By name, then path; rows of equal name keep the order their first holders came in.
+    rows.sort_by(|a, b| a.name.cmp(&b.name).then(a.path.cmp(&b.path)));
+    for (i, row) in rows.iter_mut().enumerate() {
+        row.row = i + 1;
+    }
+    rows
+}
+
+/// One hit of one peer, before grouping.
+pub(crate) struct Hit {
+    pub name: String,
+    pub path: String,
+    size: Option<u64>,
+    hash: String,
+    modified: Option<u64>,
+    legacy: bool,
+}

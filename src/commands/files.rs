@@ -3,9 +3,8 @@
 use clap::Args;
 use serde_json::json;
 
-use super::{count, from_matches, human_bytes, Command, CommandResult, Output};
+use super::{count, from_matches, human_bytes, Command, CommandResult, Context, Output};
 use crate::index::Query;
-use crate::shell::session::Session;
 
 pub struct Files;
 
@@ -33,26 +32,15 @@ impl Command for Files {
             .about("List the files this peer shares, optionally only those matching PATTERN")
     }
 
-    fn run(&self, session: &mut Session, matches: clap::ArgMatches) -> CommandResult {
+    fn run(&self, ctx: &mut Context<'_>, matches: clap::ArgMatches) -> CommandResult {
         let args: FilesArgs = from_matches(&matches)?;
-        let catalog = session.shares()?.catalog();
+        let catalog = ctx.node.shares()?.catalog();
         let query = Query::new(args.pattern.as_deref().unwrap_or(""));
         let (files, _) = catalog.search(&query, usize::MAX);
-        let terminal = session.output.terminal;
+        // Whole hashes: the shell shortens them on a terminal.
         let rows = files
             .iter()
-            .map(|f| {
-                let hash = f.sha256.to_string();
-                vec![
-                    f.rel.clone(),
-                    human_bytes(f.size()),
-                    if terminal {
-                        format!("{}…", &hash[..16])
-                    } else {
-                        hash
-                    },
-                ]
-            })
+            .map(|f| vec![f.rel.clone(), human_bytes(f.size()), f.sha256.to_string()])
             .collect();
         let entries: Vec<_> = files
             .iter()

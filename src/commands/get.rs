@@ -7,19 +7,13 @@ use anyhow::anyhow;
 use clap::Args;
 use serde_json::json;
 
-use super::search::group_rows;
 use super::{
-    escape_control, from_matches, human_bytes, Command, CommandError, CommandResult, Output,
+    escape_control, from_matches, human_bytes, Command, CommandError, CommandResult, Context,
+    Output,
 };
 use crate::client::manifest;
-use crate::client::ClientError;
-use crate::client::{
-    download, info_all, ping_all, search_all, DownloadPlan, PeerAddr, PeerKind, Source, Target,
-};
-use crate::content::hash::ContentHash;
-use crate::protocol::message::ErrorCode;
-use crate::shell::progress::ProgressView;
-use crate::shell::session::{SearchRow, Session, TransferRecord};
+use crate::client::{choose, download, resolve_from, DownloadPlan, SelectError, Source, Target};
+use crate::node::TransferRecord;
 
 pub struct Get;
 
@@ -60,26 +54,28 @@ impl Command for Get {
         )
     }
 
-    fn run(&self, session: &mut Session, matches: clap::ArgMatches) -> CommandResult {
+    fn run(&self, ctx: &mut Context<'_>, matches: clap::ArgMatches) -> CommandResult {
         let args: GetArgs = from_matches(&matches)?;
-        let allowed = resolve_from(session, &args.from)?;
+        let node = &mut *ctx.node;
+        let allowed = node
+            .run(resolve_from(&node.peers, &args.from))?
+            .map_err(failed)?;
         // With --from, only those peers are asked (listed or not); else every known one.
-        let asked = allowed.clone().unwrap_or_else(|| session.peers.clone());
-        let chosen = choose(session, &asked, &args.what)?;
+        let asked = allowed.clone().unwrap_or_else(|| node.peers.clone());
+        let chosen = node
+            .run(choose(&asked, node.last_rows(), &args.what))?
+            .map_err(failed)?;
         let sources: Vec<Source> = chosen
             .sources
             .into_iter()
             .filter(|s| allowed.as_ref().is_none_or(|a| a.contains(&s.peer)))
             .collect();
         if sources.is_empty() {
-            return Err(CommandError::Failed(anyhow!(
-                "none of the peers allowed by --from has {}",
-                chosen.hash
-            )));
+            return Err(failed(SelectError::NotFromThose(chosen.hash)));
         }
         let target = match args.to {
             Some(path) => Target::Path(expand_home(path)),
-            None => Target::Folder(session.settings.download.dir.clone()),
+            None => Target::Folder(ctx.node.settings.download.dir.clone()),
         };
         let plan = DownloadPlan {
             hash: chosen.hash,
@@ -88,13 +84,11 @@ impl Command for Get {
             sources,
             target: target.clone(),
             stall_timeout: std::time::Duration::from_secs(
-                session.settings.download.stall_timeout_s,
+                ctx.node.settings.download.stall_timeout_s,
             ),
         };
-        let view = ProgressView::new(session.output);
         let started = std::time::Instant::now();
-        let result = session.run(download(plan, &|event| view.show(event)));
-        view.finish();
+        let result = ctx.node.run(download(plan, ctx.progress));
         let record = |outcome, bytes, elapsed_ms, sources: Vec<String>| TransferRecord {
             name: chosen.name.clone().unwrap_or_default(),
             hash: chosen.hash.to_string(),
@@ -110,7 +104,7 @@ impl Command for Get {
             Ok(Ok(done)) => done,
             Ok(Err(e)) => {
                 let message = format!("{:#}", anyhow::Error::from(e));
-                session
+                ctx.node
                     .transfers
                     .push(record(Err(message.clone()), 0, elapsed_ms, Vec::new()));
                 return Err(CommandError::Failed(anyhow!(message)));
@@ -126,7 +120,7 @@ impl Command for Get {
                     ),
                     None => "interrupted; nothing was kept".to_string(),
                 };
-                session.transfers.push(TransferRecord {
+                ctx.node.transfers.push(TransferRecord {
                     interrupted: true,
                     ..record(Err(message.clone()), 0, elapsed_ms, Vec::new())
                 });
@@ -146,19 +140,19 @@ impl Command for Get {
             .map(|(p, bytes)| (p.to_string(), json!(bytes)))
             .collect();
         let elapsed_ms = done.elapsed.as_millis() as u64;
-        session.transfers.push(record(
+        ctx.node.transfers.push(record(
             Ok(done.path.clone()),
             done.fetched,
             elapsed_ms,
             sources.clone(),
         ));
-        let download_dir = &session.settings.download.dir;
+        let download_dir = &ctx.node.settings.download.dir;
         if !done.already_present && done.path.parent() == Some(download_dir.as_path()) {
             // Bookkeeping for `verify`; the download itself already succeeded.
-            let state_dir = &session.settings.node.state_dir;
+            let state_dir = &ctx.node.settings.node.state_dir;
             let _ = manifest::record(state_dir, &done.path, &done.hash, done.size);
         }
-        share_download(session, &done.path, done.hash)?;
+        ctx.node.share_download(&done.path, done.hash)?;
 
         let secs = done.elapsed.as_secs_f64().max(1e-6);
         let mb_per_s = done.fetched as f64 / secs / 1e6;
@@ -169,7 +163,12 @@ impl Command for Get {
                 human_bytes(done.resumed)
             ));
         }
-        for reason in &done.dropped {
+        let dropped: Vec<String> = done
+            .dropped
+            .iter()
+            .map(|reason| crate::error_chain::error_chain(reason.as_ref()))
+            .collect();
+        for reason in &dropped {
             notes.push(format!("dropped {reason}"));
         }
         let line = if done.already_present {
@@ -204,7 +203,7 @@ impl Command for Get {
             "fetched": done.fetched,
             "resumed": done.resumed,
             "served": served,
-            "dropped": done.dropped,
+            "dropped": dropped,
             "sources": sources,
             "already_present": done.already_present,
             "elapsed_ms": elapsed_ms,
@@ -219,259 +218,8 @@ impl Command for Get {
     }
 }
 
-/// What to download and where from.
-struct Chosen {
-    hash: ContentHash,
-    name: Option<String>,
-    size: Option<u64>,
-    sources: Vec<Source>,
-}
-
-fn choose(session: &mut Session, asked: &[PeerAddr], what: &str) -> Result<Chosen, CommandError> {
-    if ContentHash::looks_like(what) {
-        let hash: ContentHash = what
-            .parse()
-            .map_err(|e: crate::content::hash::BadHash| CommandError::Usage(e.to_string()))?;
-        return by_hash(session, asked, hash, None);
-    }
-    if let Some(hash) = by_prefix(session, what)? {
-        return by_hash(session, asked, hash, None);
-    }
-    if !what.is_empty() && what.bytes().all(|b| b.is_ascii_digit()) {
-        let Some(last) = &session.last_search else {
-            return Err(CommandError::Failed(anyhow!(
-                "no search yet: `search PATTERN` first, then `get N`"
-            )));
-        };
-        let n: usize = what.parse().unwrap_or(0);
-        let Some(row) = last.rows.iter().find(|r| r.row == n).cloned() else {
-            return Err(CommandError::Failed(anyhow!(
-                "no row {what} in the last search ({} rows)",
-                last.rows.len()
-            )));
-        };
-        return from_rows(&row, &last.rows.clone());
-    }
-    by_name(session, asked, what)
-}
-
-/// A hex prefix (at least 8 digits) of a hash in the last search, as tables show them
-/// shortened: the one hash it starts, `None` if it starts none (it may be a name), an
-/// error listing the candidates if it starts several.
-fn by_prefix(session: &Session, what: &str) -> Result<Option<ContentHash>, CommandError> {
-    const MIN_PREFIX: usize = 8;
-    if what.len() < MIN_PREFIX || what.len() >= 64 || !what.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Ok(None);
-    }
-    let prefix = what.to_ascii_lowercase();
-    let mut found: Vec<&str> = session
-        .last_search
-        .iter()
-        .flat_map(|last| last.rows.iter())
-        .map(|r| r.hash.as_str())
-        .filter(|h| h.starts_with(&prefix) && ContentHash::looks_like(h))
-        .collect();
-    found.sort_unstable();
-    found.dedup();
-    match found.as_slice() {
-        [] => Ok(None),
-        [one] => one
-            .parse()
-            .map(Some)
-            .map_err(|e: crate::content::hash::BadHash| CommandError::Failed(anyhow!("{e}"))),
-        many => Err(CommandError::Failed(anyhow!(
-            "{what} starts {} hashes of the last search; give more digits: {}",
-            many.len(),
-            many.join(", ")
-        ))),
-    }
-}
-
-/// Every row of `rows` with `row`'s content is a source.
-fn from_rows(row: &SearchRow, rows: &[SearchRow]) -> Result<Chosen, CommandError> {
-    let hash: ContentHash = row.hash.parse().map_err(|_| {
-        let peers: Vec<String> = row.holders.iter().map(|h| h.peer.to_string()).collect();
-        CommandError::Failed(anyhow!(
-            "{} gave {:?} as the hash of {}: not a SHA-256, so it cannot be verified",
-            peers.join(", "),
-            row.hash,
-            row.name
-        ))
-    })?;
-    let mut sources = Vec::new();
-    for holder in rows
-        .iter()
-        .filter(|r| r.hash == row.hash)
-        .flat_map(|r| r.holders.iter())
-    {
-        if sources.iter().any(|s: &Source| s.peer == holder.peer) {
-            continue;
-        }
-        sources.push(Source {
-            peer: holder.peer.clone(),
-            legacy_hash: holder.legacy.then(|| row.hash.clone()),
-        });
-    }
-    // P2P/1 sources first: they can resume and say the size.
-    sources.sort_by_key(|s| s.legacy_hash.is_some());
-    Ok(Chosen {
-        hash,
-        name: Some(row.name.clone()),
-        size: rows
-            .iter()
-            .filter(|r| r.hash == row.hash)
-            .find_map(|r| r.size),
-        sources,
-    })
-}
-
-fn by_hash(
-    session: &mut Session,
-    asked: &[PeerAddr],
-    hash: ContentHash,
-    name: Option<String>,
-) -> Result<Chosen, CommandError> {
-    let answers = session.run(info_all(asked, hash))?;
-    let mut sources = Vec::new();
-    let mut size = None;
-    let mut info_name = None;
-    // Why peers that might have it could not say so (not `not_found`, nor a seed peer).
-    let mut troubles = Vec::new();
-    for (peer, answer) in answers {
-        match answer {
-            Ok(info) => {
-                size.get_or_insert(info.size);
-                info_name.get_or_insert(info.name);
-                sources.push(Source {
-                    peer,
-                    legacy_hash: None,
-                });
-            }
-            Err(ClientError::Remote { error, .. }) if error.code == ErrorCode::NotFound => {}
-            Err(ClientError::LegacyCannot { .. }) => {}
-            Err(e) => troubles.push(e.line()),
-        }
-    }
-    // Seed peers can only be sources for a hash an earlier search found on them.
-    if let Some(last) = &session.last_search {
-        for row in last.rows.iter().filter(|r| r.hash == hash.to_string()) {
-            for holder in row.holders.iter().filter(|h| h.legacy) {
-                if !sources.iter().any(|s| s.peer == holder.peer) {
-                    sources.push(Source {
-                        peer: holder.peer.clone(),
-                        legacy_hash: Some(row.hash.clone()),
-                    });
-                    info_name.get_or_insert(row.name.clone());
-                }
-            }
-        }
-    }
-    if sources.is_empty() {
-        if troubles.is_empty() {
-            return Err(CommandError::Failed(anyhow!("no peer has {hash}")));
-        }
-        return Err(CommandError::Failed(anyhow!(
-            "no peer could serve {hash}: {}",
-            troubles.join("; ")
-        )));
-    }
-    Ok(Chosen {
-        hash,
-        name: name.or(info_name),
-        size,
-        sources,
-    })
-}
-
-/// A file by its exact name, or by its exact path under the share when `name` holds a
-/// `/` (as search shows paths): from the last search if it is there, else asked for.
-fn by_name(session: &mut Session, asked: &[PeerAddr], name: &str) -> Result<Chosen, CommandError> {
-    let on_path = name.contains('/');
-    let wanted = |row_name: &str, row_path: &str| {
-        if on_path {
-            row_path == name
-        } else {
-            row_name == name
-        }
-    };
-    let mut rows: Vec<SearchRow> = session
-        .last_search
-        .as_ref()
-        .map(|last| {
-            last.rows
-                .iter()
-                .filter(|r| r.holders.iter().any(|h| wanted(&r.name, &h.path)))
-                .cloned()
-                .collect()
-        })
-        .unwrap_or_default();
-    if rows.is_empty() {
-        let outcomes = session.run(search_all(asked, name))?;
-        rows = group_rows(&outcomes, |hit| wanted(&hit.name, &hit.path));
-    }
-    let mut hashes: Vec<&str> = rows.iter().map(|r| r.hash.as_str()).collect();
-    hashes.sort_unstable();
-    hashes.dedup();
-    match hashes.as_slice() {
-        [] => Err(CommandError::Failed(anyhow!(
-            "no peer has a file {} {name:?}",
-            if on_path { "at" } else { "named" }
-        ))),
-        [_] => from_rows(&rows[0], &rows),
-        many => Err(CommandError::Failed(anyhow!(
-            "{name:?} names {} different files; get one by its sha256: {}",
-            many.len(),
-            many.join(", ")
-        ))),
-    }
-}
-
-/// The peers `--from` allows, or `None` when it was not given. A value is a peer's
-/// address, or the name it answers `ping` with.
-fn resolve_from(
-    session: &mut Session,
-    from: &[String],
-) -> Result<Option<Vec<PeerAddr>>, CommandError> {
-    if from.is_empty() {
-        return Ok(None);
-    }
-    let mut allowed = Vec::new();
-    let mut by_name = Vec::new();
-    for text in from {
-        // An address is taken as it is, listed or not: a one-off source.
-        match PeerAddr::parse(text) {
-            Ok(addr) if session.peers.contains(&addr) || looks_like_address(text) => {
-                allowed.push(addr)
-            }
-            _ => by_name.push(text.clone()),
-        }
-    }
-    if !by_name.is_empty() {
-        let statuses = session.run(ping_all(&session.peers))?;
-        for wanted in by_name {
-            let found: Vec<PeerAddr> = statuses
-                .iter()
-                .filter(|(_, s)| matches!(s, Ok(s) if matches!(&s.kind, PeerKind::P2p(p) if p.name == wanted)))
-                .map(|(peer, _)| peer.clone())
-                .collect();
-            if found.is_empty() {
-                return Err(CommandError::Failed(anyhow!(
-                    "--from {wanted}: no known peer has that address or name"
-                )));
-            }
-            allowed.extend(found);
-        }
-    }
-    Ok(Some(allowed))
-}
-
-/// An IP address, or anything with a port: not a peer's name.
-fn looks_like_address(text: &str) -> bool {
-    text.parse::<std::net::IpAddr>().is_ok()
-        || text.parse::<std::net::SocketAddr>().is_ok()
-        || text
-            .rsplit_once(':')
-            .is_some_and(|(_, port)| port.parse::<u16>().is_ok())
+fn failed(error: SelectError) -> CommandError {
+    CommandError::Failed(error.into())
 }
 
 fn expand_home(path: PathBuf) -> PathBuf {
@@ -479,19 +227,4 @@ fn expand_home(path: PathBuf) -> PathBuf {
         (Ok(rest), Some(home)) => PathBuf::from(home).join(rest),
         _ => path,
     }
-}
-
-/// What you download you share: list the new file without hashing it again.
-fn share_download(
-    session: &mut Session,
-    path: &std::path::Path,
-    hash: ContentHash,
-) -> Result<(), CommandError> {
-    if !session.settings.download.share {
-        return Ok(());
-    }
-    let shares = session.shares()?;
-    shares.remember(path, hash);
-    session.run(crate::runtime::spawn_blocking(move || shares.scan()))?;
-    Ok(())
 }

@@ -6,9 +6,8 @@ use anyhow::anyhow;
 use clap::Args;
 use serde_json::json;
 
-use super::{from_matches, Command, CommandError, CommandResult, Output};
+use super::{from_matches, Command, CommandError, CommandResult, Context, Output};
 use crate::plugin;
-use crate::shell::session::Session;
 
 pub struct Help;
 
@@ -36,10 +35,10 @@ impl Command for Help {
             .about("List commands, or explain COMMAND")
     }
 
-    fn run(&self, session: &mut Session, matches: clap::ArgMatches) -> CommandResult {
+    fn run(&self, ctx: &mut Context<'_>, matches: clap::ArgMatches) -> CommandResult {
         let args: HelpArgs = from_matches(&matches)?;
-        let registry = session.registry.clone();
-        let dirs = &session.settings.plugins.dirs;
+        let registry = ctx.registry;
+        let dirs = &ctx.node.settings.plugins.dirs;
         let plugins: Vec<(String, Option<String>)> = plugin::list(dirs)
             .into_iter()
             .map(|name| {

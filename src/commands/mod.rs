@@ -3,6 +3,7 @@
 //! same everywhere), calls into `client` or `index`, and returns an [`Output`]; it
 //! never prints and never touches a socket itself.
 
+mod context;
 mod files;
 mod get;
 mod help;
@@ -15,11 +16,10 @@ mod share;
 mod transfers;
 mod unshare;
 
+pub use context::Context;
 pub use output::{escape_control, human_bytes, Block, Output};
 
 use clap::{ArgMatches, FromArgMatches};
-
-use crate::shell::session::Session;
 
 /// Why a command did not succeed; the shell maps each to an exit status.
 #[derive(Debug)]
@@ -48,8 +48,8 @@ impl From<anyhow::Error> for CommandError {
     }
 }
 
-impl From<crate::shell::session::Interrupted> for CommandError {
-    fn from(_: crate::shell::session::Interrupted) -> CommandError {
+impl From<crate::node::Interrupted> for CommandError {
+    fn from(_: crate::node::Interrupted) -> CommandError {
         CommandError::Interrupted
     }
 }
@@ -64,7 +64,7 @@ pub trait Command: Send + Sync {
     fn examples(&self) -> &'static [&'static str];
     /// The argument grammar: parsing, usage, help and completion all come from it.
     fn args(&self) -> clap::Command;
-    fn run(&self, session: &mut Session, args: ArgMatches) -> CommandResult;
+    fn run(&self, ctx: &mut Context<'_>, args: ArgMatches) -> CommandResult;
 }
 
 /// Parses `argv` (without the command name) against a command's grammar. `--help` is

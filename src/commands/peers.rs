@@ -9,14 +9,13 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, ToSocketAddrs};
 use std::time::Duration;
 
-use anyhow::{anyhow, Context};
+use anyhow::{anyhow, Context as _};
 use clap::{Args, Subcommand};
 use serde_json::json;
 
-use super::{from_matches, human_bytes, Command, CommandError, CommandResult, Output};
+use super::{from_matches, human_bytes, Command, CommandError, CommandResult, Context, Output};
 use crate::client::{ping_all, PeerAddr, PeerKind};
 use crate::config_edit;
-use crate::shell::session::Session;
 
 pub struct Peers;
 
@@ -60,18 +59,18 @@ impl Command for Peers {
             .about("List peers, or add/remove one (saved to the config file)")
     }
 
-    fn run(&self, session: &mut Session, matches: clap::ArgMatches) -> CommandResult {
+    fn run(&self, ctx: &mut Context<'_>, matches: clap::ArgMatches) -> CommandResult {
         let args: PeersArgs = from_matches(&matches)?;
         match args.action {
-            None => list(session),
-            Some(PeersAction::Add { addr }) => add(session, &addr),
-            Some(PeersAction::Remove { addr }) => remove(session, &addr),
+            None => list(ctx),
+            Some(PeersAction::Add { addr }) => add(ctx, &addr),
+            Some(PeersAction::Remove { addr }) => remove(ctx, &addr),
         }
     }
 }
 
-fn list(session: &mut Session) -> CommandResult {
-    let statuses = session.run(ping_all(&session.peers))?;
+fn list(ctx: &mut Context<'_>) -> CommandResult {
+    let statuses = ctx.node.run(ping_all(&ctx.node.peers))?;
     let mut rows = Vec::new();
     let mut entries = Vec::new();
     for (peer, status) in statuses {
@@ -140,25 +139,25 @@ fn list(session: &mut Session) -> CommandResult {
     Ok(output)
 }
 
-fn add(session: &mut Session, text: &str) -> CommandResult {
+fn add(ctx: &mut Context<'_>, text: &str) -> CommandResult {
     let peer = PeerAddr::parse(text).map_err(|e| CommandError::Usage(e.to_string()))?;
-    if is_own_address(&session.settings.node.listen, &peer) {
+    if is_own_address(&ctx.node.settings.node.listen, &peer) {
         return Err(CommandError::Failed(anyhow!(
             "{peer} is this peer's own address (node.listen = {:?}); a peer does not list itself",
-            session.settings.node.listen
+            ctx.node.settings.node.listen
         )));
     }
-    if session.peers.contains(&peer) {
+    if ctx.node.peers.contains(&peer) {
         return Ok(
             Output::new(json!({ "added": null, "peer": peer.to_string(), "saved": null }))
                 .line(format!("{peer} is already a peer")),
         );
     }
-    session.peers.push(peer.clone());
-    let saved = match &session.config_file {
+    ctx.node.peers.push(peer.clone());
+    let saved = match &ctx.node.config_file {
         Some(file) => {
             config_edit::add_to_list(file, "peers", "addrs", &peer.to_string())
-                .context("peer added for this session, but not saved")?;
+                .context("peer added for this ctx, but not saved")?;
             Some(file.display().to_string())
         }
         None => None,
@@ -176,16 +175,16 @@ fn add(session: &mut Session, text: &str) -> CommandResult {
 /// The listed peer `text` stands for: its address, else the name it answers `ping`
 /// with (asking every peer only when the address is not a listed one).
 fn find_listed(
-    session: &mut Session,
+    ctx: &mut Context<'_>,
     text: &str,
 ) -> Result<(PeerAddr, Option<String>), CommandError> {
     let parsed = PeerAddr::parse(text);
     if let Ok(peer) = &parsed {
-        if session.peers.contains(peer) {
+        if ctx.node.peers.contains(peer) {
             return Ok((peer.clone(), None));
         }
     }
-    let statuses = session.run(ping_all(&session.peers))?;
+    let statuses = ctx.node.run(ping_all(&ctx.node.peers))?;
     let named: Vec<PeerAddr> = statuses
         .into_iter()
         .filter(
@@ -213,19 +212,19 @@ fn find_listed(
     }
 }
 
-fn remove(session: &mut Session, text: &str) -> CommandResult {
-    let (peer, name) = find_listed(session, text)?;
-    session.peers.retain(|p| *p != peer);
+fn remove(ctx: &mut Context<'_>, text: &str) -> CommandResult {
+    let (peer, name) = find_listed(ctx, text)?;
+    ctx.node.peers.retain(|p| *p != peer);
     let mut saved = None;
-    if let Some(file) = &session.config_file {
+    if let Some(file) = &ctx.node.config_file {
         config_edit::remove_from_list(file, "peers", "addrs", |v| {
             PeerAddr::parse(v).is_ok_and(|p| p == peer)
         })
-        .context("peer removed for this session, but not saved")?;
+        .context("peer removed for this ctx, but not saved")?;
         saved = Some(file.display().to_string());
     }
-    if session.seed_list_peers.remove(&peer) {
-        if let Some(list) = &session.settings.peers.file {
+    if ctx.node.seed_list_peers.remove(&peer) {
+        if let Some(list) = &ctx.node.settings.peers.file {
             let text = std::fs::read_to_string(list)
                 .with_context(|| format!("cannot read {}", list.display()))?;
             let kept: Vec<&str> = text

@@ -3,8 +3,7 @@
 use clap::Args;
 use serde_json::json;
 
-use super::{Command, CommandResult, Output};
-use crate::shell::session::Session;
+use super::{Command, CommandResult, Context, Output};
 
 pub struct Quit;
 
@@ -28,7 +27,7 @@ impl Command for Quit {
         QuitArgs::augment_args(clap::Command::new("quit")).about("Leave the shell")
     }
 
-    fn run(&self, _session: &mut Session, _matches: clap::ArgMatches) -> CommandResult {
+    fn run(&self, _ctx: &mut Context<'_>, _matches: clap::ArgMatches) -> CommandResult {
         let mut output = Output::new(json!({ "quit": true }));
         output.quit = true;
         Ok(output)

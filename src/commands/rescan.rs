@@ -3,8 +3,7 @@
 use clap::Args;
 use serde_json::json;
 
-use super::{count, Command, CommandResult, Output};
-use crate::shell::session::Session;
+use super::{count, Command, CommandResult, Context, Output};
 
 pub struct Rescan;
 
@@ -29,8 +28,8 @@ impl Command for Rescan {
             .about("Walk the shared folders again; hash only files that are new or changed")
     }
 
-    fn run(&self, session: &mut Session, _matches: clap::ArgMatches) -> CommandResult {
-        let report = session.rescan()?;
+    fn run(&self, ctx: &mut Context<'_>, _matches: clap::ArgMatches) -> CommandResult {
+        let report = ctx.node.rescan()?;
         let failed: Vec<_> = report
             .failed
             .iter()

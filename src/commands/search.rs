@@ -7,9 +7,10 @@ use serde_json::json;
 
 use anyhow::anyhow;
 
-use super::{from_matches, human_bytes, Command, CommandError, CommandResult, Output};
-use crate::client::{search_all, PeerSearch, SearchOutcome};
-use crate::shell::session::{Holder, LastSearch, SearchRow, Session};
+use super::{from_matches, human_bytes, Command, CommandError, CommandResult, Context, Output};
+use crate::client::{group_rows, SearchRow};
+use crate::client::{search_all, PeerSearch};
+use crate::node::LastSearch;
 
 pub struct Search;
 
@@ -49,16 +50,16 @@ impl Command for Search {
         )
     }
 
-    fn run(&self, session: &mut Session, matches: clap::ArgMatches) -> CommandResult {
+    fn run(&self, ctx: &mut Context<'_>, matches: clap::ArgMatches) -> CommandResult {
         let args: SearchArgs = from_matches(&matches)?;
         let query = args.pattern.join(" ");
-        if session.peers.is_empty() {
+        if ctx.node.peers.is_empty() {
             return Err(CommandError::Failed(anyhow!(
                 "no peers to ask: `peers add HOST[:PORT]` adds one"
             )));
         }
         let started = std::time::Instant::now();
-        let outcomes = session.run(search_all(&session.peers, &query))?;
+        let outcomes = ctx.node.run(search_all(&ctx.node.peers, &query))?;
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
 
         let mut peer_entries = Vec::new();
@@ -106,7 +107,7 @@ impl Command for Search {
         }
         let rows = group_rows(&outcomes, |_| true);
 
-        let terminal = session.output.terminal;
+        // Whole hashes: the shell shortens them on a terminal.
         let mut table: Vec<Vec<String>> = rows
             .iter()
             .map(|r| {
@@ -115,11 +116,7 @@ impl Command for Search {
                     holders_cell(r),
                     r.path.clone(),
                     r.size.map_or_else(|| "?".into(), human_bytes),
-                    if terminal && r.hash.len() > 16 {
-                        format!("{}…", &r.hash[..16])
-                    } else {
-                        r.hash.clone()
-                    },
+                    r.hash.clone(),
                 ]
             })
             .collect();
@@ -145,7 +142,7 @@ impl Command for Search {
         if rows.is_empty() {
             output = output.line(format!("nothing matches {query:?}"));
         }
-        session.last_search = Some(LastSearch { query, rows });
+        ctx.node.last_search = Some(LastSearch { query, rows });
         Ok(output)
     }
 }
@@ -156,85 +153,4 @@ fn holders_cell(row: &SearchRow) -> String {
         [one] => one.peer.to_string(),
         many => format!("{} peers", many.len()),
     }
-}
-
-/// The hits of every peer as numbered rows: one per distinct (name, hash), holding
-/// every peer that listed it, sorted by name then by the order peers are listed in.
-/// `keep` chooses which hits count (by name, path).
-pub(crate) fn group_rows(
-    outcomes: &[SearchOutcome],
-    keep: impl Fn(&Hit) -> bool,
-) -> Vec<SearchRow> {
-    let mut rows: Vec<SearchRow> = Vec::new();
-    for outcome in outcomes {
-        let hits: Vec<Hit> = match &outcome.result {
-            PeerSearch::Hits { hits, .. } => hits
-                .iter()
-                .map(|h| Hit {
-                    name: h.name.clone(),
-                    path: h.path.clone(),
-                    size: Some(h.size),
-                    hash: h.sha256.to_string(),
-                    modified: Some(h.modified),
-                    legacy: false,
-                })
-                .collect(),
-            PeerSearch::Legacy {
-                name,
-                hash: Some(hash),
-            } => vec![Hit {
-                name: name.clone(),
-                path: name.clone(),
-                size: None,
-                hash: hash.clone(),
-                modified: None,
-                legacy: true,
-            }],
-            _ => Vec::new(),
-        };
-        for hit in hits.into_iter().filter(|h| keep(h)) {
-            let holder = Holder {
-                peer: outcome.peer.clone(),
-                path: hit.path.clone(),
-                legacy: hit.legacy,
-            };
-            match rows
-                .iter_mut()
-                .find(|r| r.name == hit.name && r.hash == hit.hash)
-            {
-                Some(row) => {
-                    if !row.holders.iter().any(|h| h.peer == holder.peer) {
-                        row.holders.push(holder);
-                    }
-                    row.size = row.size.or(hit.size);
-                    row.modified = row.modified.or(hit.modified);
-                }
-                None => rows.push(SearchRow {
-                    row: 0,
-                    name: hit.name,
-                    path: hit.path,
-                    size: hit.size,
-                    hash: hit.hash,
-                    modified: hit.modified,
-                    holders: vec![holder],
-                }),
-            }
-        }
-    }
-    // By name, then path; rows of equal name keep the order their first holders came in.
-    rows.sort_by(|a, b| a.name.cmp(&b.name).then(a.path.cmp(&b.path)));
-    for (i, row) in rows.iter_mut().enumerate() {
-        row.row = i + 1;
-    }
-    rows
-}
-
-/// One hit of one peer, before grouping.
-pub(crate) struct Hit {
-    pub name: String,
-    pub path: String,
-    size: Option<u64>,
-    hash: String,
-    modified: Option<u64>,
-    legacy: bool,
 }

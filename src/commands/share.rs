@@ -2,15 +2,14 @@
 
 use std::path::PathBuf;
 
-use anyhow::{anyhow, Context};
+use anyhow::{anyhow, Context as _};
 use clap::Args;
 use serde_json::json;
 
 use super::unshare::same_folder;
-use super::{from_matches, human_bytes, Command, CommandError, CommandResult, Output};
+use super::{from_matches, human_bytes, Command, CommandError, CommandResult, Context, Output};
 use crate::config_edit;
 use crate::runtime;
-use crate::shell::session::Session;
 
 pub struct Share;
 
@@ -38,36 +37,38 @@ impl Command for Share {
             .about("List the shared folders, or add DIR to them (saved to the config file)")
     }
 
-    fn run(&self, session: &mut Session, matches: clap::ArgMatches) -> CommandResult {
+    fn run(&self, ctx: &mut Context<'_>, matches: clap::ArgMatches) -> CommandResult {
         let args: ShareArgs = from_matches(&matches)?;
         let Some(dir) = args.dir else {
-            return list(session);
+            return list(ctx);
         };
         let dir = std::fs::canonicalize(&dir)
             .ok()
             .filter(|d| d.is_dir())
             .ok_or_else(|| CommandError::Failed(anyhow!("{} is not a folder", dir.display())))?;
-        let shares = session.shares()?;
+        let shares = ctx.node.shares()?;
         if !shares.add_root(dir.clone()) {
-            return Ok(list(session)?.line(format!("{} is already shared", dir.display())));
+            return Ok(list(ctx)?.line(format!("{} is already shared", dir.display())));
         }
         // The download folder is shared through `download.share` (which also lists each
         // new download at once), the way `unshare` of it turns that off.
-        let is_download_dir = same_folder(&dir, &session.settings.download.dir);
+        let is_download_dir = same_folder(&dir, &ctx.node.settings.download.dir);
         if is_download_dir {
-            session.settings.download.share = true;
+            ctx.node.settings.download.share = true;
         }
         let scanner = shares.clone();
-        let report = session.run(runtime::spawn_blocking(move || scanner.scan()))?;
-        if let Some(file) = &session.config_file {
+        let report = ctx
+            .node
+            .run(runtime::spawn_blocking(move || scanner.scan()))?;
+        if let Some(file) = &ctx.node.config_file {
             let saved = if is_download_dir {
                 config_edit::set_bool(file, "download", "share", true)
             } else {
                 config_edit::add_to_list(file, "share", "dirs", &dir.display().to_string())
             };
-            saved.context("shared for this session, but not saved")?;
+            saved.context("shared for this ctx, but not saved")?;
         }
-        Ok(list(session)?.line(format!(
+        Ok(list(ctx)?.line(format!(
             "sharing {} ({} hashed now, {} from cache)",
             dir.display(),
             super::count(report.hashed as u64, "file", "files"),
@@ -77,8 +78,8 @@ impl Command for Share {
 }
 
 /// The table of shared folders.
-pub fn list(session: &mut Session) -> Result<Output, CommandError> {
-    let shares = session.shares()?;
+pub fn list(ctx: &mut Context<'_>) -> Result<Output, CommandError> {
+    let shares = ctx.node.shares()?;
     let stats = shares.root_stats();
     let rows = stats
         .iter()

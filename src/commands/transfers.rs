@@ -1,10 +1,9 @@
-//! `transfers`: the downloads of this session, finished and failed.
+//! `transfers`: the downloads of this ctx, finished and failed.
 
 use clap::Args;
 use serde_json::json;
 
-use super::{human_bytes, Command, CommandResult, Output};
-use crate::shell::session::Session;
+use super::{human_bytes, Command, CommandResult, Context, Output};
 
 pub struct Transfers;
 
@@ -29,10 +28,10 @@ impl Command for Transfers {
             .about("List this session's downloads: name, hash, bytes, rate, sources, outcome")
     }
 
-    fn run(&self, session: &mut Session, _matches: clap::ArgMatches) -> CommandResult {
+    fn run(&self, ctx: &mut Context<'_>, _matches: clap::ArgMatches) -> CommandResult {
         let mut rows = Vec::new();
         let mut entries = Vec::new();
-        for t in &session.transfers {
+        for t in &ctx.node.transfers {
             let rate = if t.elapsed_ms > 0 {
                 t.bytes as f64 / (t.elapsed_ms as f64 / 1000.0) / 1e6
             } else {

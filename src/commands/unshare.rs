@@ -2,14 +2,13 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, Context};
+use anyhow::{anyhow, Context as _};
 use clap::Args;
 
 use super::share::share_table;
-use super::{from_matches, Command, CommandError, CommandResult};
+use super::{from_matches, Command, CommandError, CommandResult, Context};
 use crate::config_edit;
 use crate::runtime;
-use crate::shell::session::Session;
 
 pub struct Unshare;
 
@@ -37,9 +36,9 @@ impl Command for Unshare {
             .about("Stop sharing DIR (saved to the config file)")
     }
 
-    fn run(&self, session: &mut Session, matches: clap::ArgMatches) -> CommandResult {
+    fn run(&self, ctx: &mut Context<'_>, matches: clap::ArgMatches) -> CommandResult {
         let args: UnshareArgs = from_matches(&matches)?;
-        let shares = session.shares()?;
+        let shares = ctx.node.shares()?;
         let given = crate::config::absolute(&args.dir);
         let real = std::fs::canonicalize(&args.dir).ok();
         let root = shares
@@ -50,28 +49,29 @@ impl Command for Unshare {
         shares.remove_root(&root);
         // The download folder is shared by `download.share`, not by `share.dirs` (or by
         // both): unsharing it turns that off too, or the next start would share it again.
-        let is_download_dir = same_folder(&root, &session.settings.download.dir);
+        let is_download_dir = same_folder(&root, &ctx.node.settings.download.dir);
         if is_download_dir {
-            session.settings.download.share = false;
+            ctx.node.settings.download.share = false;
         }
         let scanner = shares.clone();
-        session.run(runtime::spawn_blocking(move || scanner.scan()))?;
-        if let Some(file) = &session.config_file {
+        ctx.node
+            .run(runtime::spawn_blocking(move || scanner.scan()))?;
+        if let Some(file) = &ctx.node.config_file {
             let base = file.parent().map(PathBuf::from).unwrap_or_default();
             config_edit::remove_from_list(file, "share", "dirs", |v| {
                 same_folder(&crate::config::normalize(&base.join(v)), &root)
             })
-            .context("unshared for this session, but not saved")?;
+            .context("unshared for this ctx, but not saved")?;
             if is_download_dir {
                 config_edit::set_bool(file, "download", "share", false)
-                    .context("unshared for this session, but not saved")?;
+                    .context("unshared for this ctx, but not saved")?;
             }
         }
         let mut line = format!("stopped sharing {}", root.display());
         if is_download_dir {
             line.push_str(" (the download folder: download.share = false)");
         }
-        Ok(share_table(session)?.line(line))
+        Ok(share_table(ctx)?.line(line))
     }
 }
 

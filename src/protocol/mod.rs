@@ -28,8 +28,7 @@ pub mod name;
 /// The 5 bytes both sides send first on a P2P/1 connection.
 pub const PREAMBLE: [u8; 5] = [0x00, b'P', b'2', b'P', 0x01];
 
-/// The port of the seed design, and ours when an address names none.
-pub const DEFAULT_PORT: u16 = 12000;
+pub use crate::content::DEFAULT_PORT;
 
 /// The protocol version `ping` reports.
 pub const VERSION: u32 = 1;

@@ -7,7 +7,6 @@
 //! is closed. Files are only ever found through the [`Shares`] catalog, so nothing outside
 //! the share roots can be served.
 
-mod allow;
 mod connection;
 mod drain;
 mod legacy;
@@ -23,9 +22,9 @@ use std::time::Duration;
 use futures_lite::future;
 use thiserror::Error;
 
+pub use crate::content::AllowList;
 use crate::index::{SharedFile, Shares};
 use crate::runtime::{self, TcpListener};
-pub use allow::AllowList;
 use drain::Drain;
 use slots::Slots;
 
@@ -92,6 +91,18 @@ pub(crate) struct ServeContext {
 }
 
 impl ServeContext {
+    pub(crate) fn new(name: String, shares: Arc<Shares>, limits: ServerLimits) -> ServeContext {
+        ServeContext {
+            name,
+            shares,
+            slots: Slots::new(limits.max_connections),
+            limits,
+            counters: Arc::new(ServeCounters::default()),
+            drain: Drain::default(),
+            rescanning: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
     /// Whether `file` is still the version that was hashed. When it is not, a re-scan
     /// is started (one at a time) so that it is listed again under its new hash.
     pub fn is_current(&self, file: &SharedFile) -> bool {
@@ -149,18 +160,9 @@ impl Server {
                 addr: addr.to_string(),
                 source,
             })?;
-        let slots = Slots::new(limits.max_connections);
         Ok(Server {
             listener,
-            context: Arc::new(ServeContext {
-                name,
-                shares,
-                limits,
-                counters: Arc::new(ServeCounters::default()),
-                slots,
-                drain: Drain::default(),
-                rescanning: Arc::new(AtomicBool::new(false)),
-            }),
+            context: Arc::new(ServeContext::new(name, shares, limits)),
         })
     }
 

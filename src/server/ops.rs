@@ -145,3 +145,83 @@ fn read(
     let len = offset.saturating_add(len).min(size) - offset;
     Ok(Reply::Range { file, offset, len })
 }
+
+#[cfg(test)]
+mod tests {
+    //! Answers are values: every op is checked here without a socket.
+    use super::*;
+    use crate::index::{ShareOptions, Shares};
+    use crate::server::{ServeContext, ServerLimits};
+
+    fn context(dir: &std::path::Path) -> ServeContext {
+        let shares = Arc::new(Shares::new(
+            vec![dir.to_path_buf()],
+            ShareOptions {
+                follow_symlinks: false,
+                hidden: false,
+                state_dir: None,
+            },
+        ));
+        shares.scan();
+        ServeContext::new(
+            "tester".into(),
+            shares,
+            ServerLimits::from_settings(&crate::config::ServerSettings::default()),
+        )
+    }
+
+    fn json(reply: Reply) -> serde_json::Value {
+        match reply {
+            Reply::Json(body) => serde_json::from_slice(&body).unwrap(),
+            other => panic!("expected JSON, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_op_is_answered_with_a_value() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.txt"), b"hello world").unwrap();
+        let hash = ContentHash::of(b"hello world");
+        let context = context(dir.path());
+        let run = |request| runtime::block_on(answer(request, &context));
+
+        let ping = json(run(Request::Ping));
+        assert_eq!(
+            (ping["name"].as_str(), ping["files"].as_u64()),
+            (Some("tester"), Some(1))
+        );
+        let found = json(run(Request::Search {
+            query: "a.".into(),
+            limit: None,
+        }));
+        assert_eq!(found["results"][0]["sha256"], hash.to_string());
+        let info = json(run(Request::Info { sha256: hash }));
+        assert_eq!(info["size"], 11);
+        match run(Request::Read {
+            sha256: hash,
+            offset: 6,
+            len: 100,
+        }) {
+            Reply::Range { file, offset, len } => {
+                assert_eq!((file.name.as_str(), offset, len), ("a.txt", 6, 5));
+            }
+            other => panic!("{other:?}"),
+        }
+        let past = json(run(Request::Read {
+            sha256: hash,
+            offset: 12,
+            len: 1,
+        }));
+        assert_eq!(past["error"]["code"], "out_of_range");
+        let big = json(run(Request::Read {
+            sha256: hash,
+            offset: 0,
+            len: 1 << 30,
+        }));
+        assert_eq!(big["error"]["code"], "too_large");
+        let missing = json(run(Request::Info {
+            sha256: ContentHash::of(b"nope"),
+        }));
+        assert_eq!(missing["error"]["code"], "not_found");
+    }
+}

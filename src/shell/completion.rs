@@ -59,12 +59,13 @@ impl ReplHelper {
             .commands()
             .map(|c| c.name().to_string())
             .collect();
-        commands.extend(plugin::list(&session.settings.plugins.dirs));
+        commands.extend(plugin::list(&session.node.settings.plugins.dirs));
         commands.sort();
         commands.dedup();
         self.commands = commands;
-        self.peers = session.peers.iter().map(|p| p.to_string()).collect();
+        self.peers = session.node.peers.iter().map(|p| p.to_string()).collect();
         self.rows = session
+            .node
             .last_search
             .as_ref()
             .map(|last| {

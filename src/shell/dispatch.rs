@@ -7,9 +7,10 @@
 
 use std::io::Write;
 
+use super::progress::ProgressView;
 use super::render::{print_error, print_output};
 use super::session::{OutputMode, Session};
-use crate::commands::{parse_args, CommandError, Output};
+use crate::commands::{parse_args, CommandError, Context, Output};
 use crate::plugin;
 
 /// How one command went; ordered from best to worst so a script keeps the worst.
@@ -28,7 +29,7 @@ impl Status {
             Status::Failed => 1,
             Status::Usage => 2,
             // 128 + the signal, as shells report it.
-            Status::Interrupted if super::interrupt::terminated() => 143,
+            Status::Interrupted if crate::node::terminated() => 143,
             Status::Interrupted => 130,
         }
     }
@@ -94,15 +95,27 @@ fn execute_at(session: &mut Session, words: &[String], number: Option<usize>) ->
             quit: false,
         };
     };
-    session.interrupt().clear();
+    session.node.interrupt().clear();
     let registry = session.registry.clone();
     let result = match registry.find(name) {
         Some(command) => match parse_args(command, argv) {
-            Ok(matches) => command.run(session, matches),
+            Ok(matches) => {
+                // Progress comes up as events; the bar (on a terminal) is drawn here.
+                let view = ProgressView::new(session.output);
+                let progress = |event| view.show(event);
+                let mut context = Context {
+                    node: &mut session.node,
+                    registry: &registry,
+                    progress: &progress,
+                };
+                let result = command.run(&mut context, matches);
+                view.finish();
+                result
+            }
             Err(answered) => answered,
         },
-        None => match plugin::find(&session.settings.plugins.dirs, name) {
-            Some(path) => plugin::run(session, &path, name, argv),
+        None => match plugin::find(&session.node.settings.plugins.dirs, name) {
+            Some(path) => plugin::run(&mut session.node, session.output.json, &path, name, argv),
             None => Err(CommandError::Usage(unknown_command(session, name))),
         },
     };
@@ -166,7 +179,7 @@ fn unknown_command(session: &Session, name: &str) -> String {
         .commands()
         .map(|c| c.name().to_string())
         .collect();
-    names.extend(plugin::list(&session.settings.plugins.dirs));
+    names.extend(plugin::list(&session.node.settings.plugins.dirs));
     let nearest = names
         .iter()
         .map(|n| (strsim::levenshtein(name, n), n))

@@ -1,10 +1,11 @@
-//! The user's side: a session (settings, peers, last search, transfers), the dispatcher
-//! that runs one command line, rendering as tables or JSON, and the three ways lines
-//! arrive — the interactive REPL, a piped script, or one command from the shell's argv.
+//! The user's side: a session (output mode, the registry, and the node), the dispatcher
+//! that runs one command line, rendering of what commands return as tables or JSON,
+//! progress drawn from transfer events, and the three ways lines arrive — the
+//! interactive REPL, a piped script, or one command from the shell's argv. Only this
+//! layer prints.
 
 pub mod completion;
 pub mod dispatch;
-pub mod interrupt;
 pub mod progress;
 pub mod render;
 pub mod repl;

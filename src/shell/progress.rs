@@ -49,12 +49,10 @@ impl ProgressView {
                 ));
             }
             Progress::Verified { bytes } => bar.set_position(bytes),
-            Progress::Dropped { peer, reason } => {
-                bar.println(format!(
-                    "dropped {}: {}",
-                    escape_control(&peer, false),
-                    escape_control(&reason, false)
-                ));
+            Progress::Dropped { reason, .. } => {
+                // The reason names the peer.
+                let text = crate::error_chain::error_chain(reason.as_ref());
+                bar.println(format!("dropped {}", escape_control(&text, false)));
             }
         }
     }

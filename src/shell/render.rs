@@ -52,7 +52,16 @@ fn table(mode: OutputMode, header: &[String], rows: &[Vec<String>]) -> Table {
     }
     table.set_header(header);
     for row in rows {
-        table.add_row(row.iter().map(|cell| escape_control(cell, false)));
+        table.add_row(row.iter().map(|cell| {
+            let cell = escape_control(cell, false);
+            // On a terminal a SHA-256 is shown by its first 16 digits (any 8 or more
+            // name it in `get`); in a pipe it stays whole.
+            if mode.terminal && cell.len() == 64 && cell.bytes().all(|b| b.is_ascii_hexdigit()) {
+                format!("{}…", &cell[..16])
+            } else {
+                cell.into_owned()
+            }
+        }));
     }
     table
 }

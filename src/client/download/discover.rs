@@ -6,10 +6,12 @@
 //! dropped for this download; if the majority itself lied, the whole-file check at the
 //! end catches it.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::future::join_all;
 
+use super::error::{SourceError, SourceFailure};
 use crate::client::{connect, retry, ClientError, Connection, Link, PeerAddr};
 use crate::content::hash::ContentHash;
 use crate::content::layout::Layout;
@@ -47,7 +49,7 @@ pub async fn discover(
     peers: &[PeerAddr],
     hash: ContentHash,
     io_timeout: Duration,
-) -> (Option<Agreed>, Vec<String>) {
+) -> (Option<Agreed>, Vec<SourceFailure>) {
     let answers = join_all(peers.iter().map(|peer| async move {
         let answer = retry::when_busy(|| open_with_info(peer, hash, io_timeout)).await;
         (peer.clone(), answer)
@@ -60,14 +62,14 @@ pub async fn discover(
         let (conn, info) = match answer {
             Ok(found) => found,
             Err(e) => {
-                reasons.push(e.line());
+                reasons.push(Arc::new(e.into()));
                 continue;
             }
         };
         let layout = match Layout::from_claim(info.size, info.chunk_size, info.chunks.len()) {
             Ok(layout) => layout,
             Err(e) => {
-                reasons.push(format!("{peer}: impossible info: {e}"));
+                reasons.push(Arc::new(SourceError::ImpossibleInfo { peer, source: e }));
                 continue;
             }
         };
@@ -91,10 +93,10 @@ pub async fn discover(
     let (layout, info, sources) = groups.swap_remove(best);
     for (_, _, members) in groups {
         for (peer, _) in members {
-            reasons.push(format!(
-                "{peer}: its chunk list disagrees with {} other source(s); not used",
-                sources.len()
-            ));
+            reasons.push(Arc::new(SourceError::Disagrees {
+                peer,
+                agreeing: sources.len(),
+            }));
         }
     }
     (

@@ -7,6 +7,7 @@
 //! sidecar saying which chunks are verified) for the next `get` of the same hash.
 
 mod discover;
+mod error;
 mod resume;
 mod sequential;
 mod swarm;
@@ -16,9 +17,11 @@ mod whole;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use thiserror::Error;
+use std::sync::Arc;
 
-use super::landing::{Destination, LandingError, PartFile};
+pub use error::{one_line, DownloadError, SourceError, SourceFailure};
+
+use super::landing::{Destination, PartFile};
 use super::PeerAddr;
 use crate::content::hash::ContentHash;
 use crate::protocol::name::sanitize;
@@ -63,8 +66,8 @@ pub enum Progress {
         bytes: u64,
     },
     Dropped {
-        peer: String,
-        reason: String,
+        peer: PeerAddr,
+        reason: SourceFailure,
     },
 }
 
@@ -80,25 +83,9 @@ pub struct Downloaded {
     /// Each source used and the bytes it delivered.
     pub sources: Vec<(PeerAddr, u64)>,
     /// Sources dropped on the way, and why.
-    pub dropped: Vec<String>,
+    pub dropped: Vec<SourceFailure>,
     pub already_present: bool,
     pub elapsed: Duration,
-}
-
-#[derive(Debug, Error)]
-pub enum DownloadError {
-    #[error("no peer has {0}")]
-    NoSource(ContentHash),
-    #[error("every source failed ({done} of {size} bytes kept for a later get): {reasons}")]
-    SourcesFailed {
-        done: u64,
-        size: u64,
-        reasons: String,
-    },
-    #[error("content from {peers} does not match sha256 {hash}; partial data discarded")]
-    Mismatch { hash: ContentHash, peers: String },
-    #[error(transparent)]
-    Landing(#[from] LandingError),
 }
 
 fn destination_for(target: &Target, name: String) -> Destination {
@@ -219,7 +206,7 @@ pub async fn download(
             None => Err(DownloadError::SourcesFailed {
                 done: outcome.verified,
                 size: layout.size(),
-                reasons: reasons.join("; "),
+                reasons,
             }),
         }
     } else {
@@ -232,7 +219,7 @@ pub async fn download(
             return Err(DownloadError::SourcesFailed {
                 done: 0,
                 size: size.unwrap_or(0),
-                reasons: reasons.join("; "),
+                reasons,
             });
         }
         let part = PartFile::open(&destination.dir(), &plan.hash)?;
@@ -252,11 +239,10 @@ pub async fn download(
                         false,
                     ));
                 }
-                Ok(_) => reasons.push(format!(
-                    "{}: sent content that does not match its hash",
-                    source.peer
-                )),
-                Err(sequential::SequentialError::Peer(e)) => reasons.push(e.line()),
+                Ok(_) => reasons.push(Arc::new(SourceError::WrongContent {
+                    peer: source.peer.clone(),
+                })),
+                Err(sequential::SequentialError::Peer(e)) => reasons.push(Arc::new(e.into())),
                 Err(sequential::SequentialError::Landing(e)) => return Err(e.into()),
             }
         }
@@ -264,7 +250,7 @@ pub async fn download(
         Err(DownloadError::SourcesFailed {
             done: 0,
             size: size.unwrap_or(0),
-            reasons: reasons.join("; "),
+            reasons,
         })
     }
 }

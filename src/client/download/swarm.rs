@@ -15,11 +15,12 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 
+use super::error::{SourceError, SourceFailure};
 use super::tracker::{ChunkTracker, Completion, SourceId};
 use super::whole::WholeHasher;
 use super::{resume, Progress};
 use crate::client::landing::LandingError;
-use crate::client::{ClientError, Connection, PeerAddr};
+use crate::client::{Connection, PeerAddr};
 use crate::content::hash::ContentHash;
 use crate::content::{ChunkIndex, Layout};
 use crate::protocol::message::Request;
@@ -110,7 +111,7 @@ impl Drop for CheckpointOnDrop {
 pub struct SwarmOutcome {
     /// Bytes each source delivered (counted whether or not its copy was the one kept).
     pub per_source: Vec<(PeerAddr, u64)>,
-    pub reasons: Vec<String>,
+    pub reasons: Vec<SourceFailure>,
     /// Bytes found already verified in the `.part` at the start.
     pub resumed: u64,
     /// `Some` when every chunk is verified: the whole file's hash.
@@ -229,7 +230,7 @@ pub async fn run(
 
 struct WorkerEnd {
     bytes: u64,
-    failure: Option<String>,
+    failure: Option<SourceFailure>,
 }
 
 async fn worker(
@@ -244,8 +245,9 @@ async fn worker(
         Ok(()) => None,
         Err(reason) => {
             lock(&shared.tracker).drop_source(id);
+            let reason = Arc::new(reason);
             progress(Progress::Dropped {
-                peer: peer.to_string(),
+                peer,
                 reason: reason.clone(),
             });
             Some(reason)
@@ -260,12 +262,12 @@ async fn fetch_loop(
     shared: &Arc<Shared>,
     progress: &(dyn Fn(Progress) + Sync),
     bytes: &mut u64,
-) -> Result<(), String> {
+) -> Result<(), SourceError> {
     let mut checks = Checks {
         pending: VecDeque::new(),
         carry: None,
         spare: Vec::new(),
-        peer: conn.peer().to_string(),
+        peer: conn.peer().clone(),
     };
     let outcome = receive_loop(id, conn, shared, bytes, &mut checks, progress).await;
     // Chunks already received are settled whatever happens next: their bytes count.
@@ -309,7 +311,7 @@ struct Checks {
     /// The hash state of the chunk whose next piece is due, once its last check ended.
     carry: Option<(ChunkIndex, Box<ChunkHasher>)>,
     spare: Vec<Vec<u8>>,
-    peer: String,
+    peer: PeerAddr,
 }
 
 impl Checks {
@@ -319,7 +321,7 @@ impl Checks {
         piece: Piece,
         data: Vec<u8>,
         progress: &(dyn Fn(Progress) + Sync),
-    ) -> Result<(), String> {
+    ) -> Result<(), SourceError> {
         use sha2::Digest;
         let hasher = if piece.first {
             None
@@ -327,10 +329,10 @@ impl Checks {
             // The previous piece of this chunk must be checked before this one can be.
             while !matches!(&self.carry, Some((i, _)) if *i == piece.index) {
                 if self.pending.is_empty() {
-                    return Err(format!(
-                        "{}: internal: lost the hash state of chunk {}",
-                        self.peer, piece.index
-                    ));
+                    return Err(SourceError::LostHashState {
+                        peer: self.peer.clone(),
+                        index: piece.index,
+                    });
                 }
                 self.settle_one(shared, progress).await?;
             }
@@ -388,7 +390,7 @@ impl Checks {
         &mut self,
         shared: &Arc<Shared>,
         progress: &(dyn Fn(Progress) + Sync),
-    ) -> Result<(), String> {
+    ) -> Result<(), SourceError> {
         let Some((piece, task)) = self.pending.pop_front() else {
             return Ok(());
         };
@@ -402,10 +404,10 @@ impl Checks {
             }
             Verdict::Good => {}
             Verdict::Bad => {
-                return Err(format!(
-                    "{}: sent bytes that do not match chunk {index}; dropped",
-                    self.peer
-                ))
+                return Err(SourceError::BadChunk {
+                    peer: self.peer.clone(),
+                    index,
+                })
             }
             Verdict::Disk(source) => {
                 lock(&shared.tracker).abort();
@@ -426,7 +428,7 @@ impl Checks {
         &mut self,
         shared: &Arc<Shared>,
         progress: &(dyn Fn(Progress) + Sync),
-    ) -> Result<(), String> {
+    ) -> Result<(), SourceError> {
         let mut first_error = Ok(());
         while !self.pending.is_empty() {
             let outcome = self.settle_one(shared, progress).await;
@@ -445,7 +447,7 @@ async fn receive_loop(
     bytes: &mut u64,
     checks: &mut Checks,
     progress: &(dyn Fn(Progress) + Sync),
-) -> Result<(), String> {
+) -> Result<(), SourceError> {
     let layout = shared.layout;
     let mut asked: VecDeque<Piece> = VecDeque::new();
     // The chunk whose pieces are being asked for: (index, next offset, end).
@@ -468,8 +470,7 @@ async fn receive_loop(
                 offset,
                 len,
             })
-            .await
-            .map_err(|e| e.line())?;
+            .await?;
             asked.push_back(Piece {
                 index,
                 offset,
@@ -530,18 +531,17 @@ async fn receive_piece(
     want: usize,
     buf: &mut Vec<u8>,
     bytes: &mut u64,
-) -> Result<(), String> {
+) -> Result<(), SourceError> {
     buf.clear();
-    conn.recv_data(buf)
-        .await
-        .map_err(|e: ClientError| e.line())?;
+    conn.recv_data(buf).await?;
     let got = buf.len();
     *bytes += got as u64;
     if got != want {
-        return Err(format!(
-            "{}: asked for {want} bytes, got {got}",
-            conn.peer()
-        ));
+        return Err(SourceError::ShortPiece {
+            peer: conn.peer().clone(),
+            want,
+            got,
+        });
     }
     Ok(())
 }

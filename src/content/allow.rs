@@ -4,6 +4,11 @@
 use std::net::IpAddr;
 
 use ipnet::IpNet;
+use thiserror::Error;
+
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[error("{0:?} is not an address or CIDR")]
+pub struct BadAllowEntry(pub String);
 
 #[derive(Debug, Clone, Default)]
 pub struct AllowList {
@@ -12,7 +17,7 @@ pub struct AllowList {
 
 impl AllowList {
     /// Parses CIDRs (`10.0.0.0/8`) or single addresses (`127.0.0.2`).
-    pub fn parse(entries: &[String]) -> Result<AllowList, String> {
+    pub fn parse(entries: &[String]) -> Result<AllowList, BadAllowEntry> {
         let nets = entries
             .iter()
             .map(|entry| {
@@ -20,7 +25,7 @@ impl AllowList {
                 entry
                     .parse::<IpNet>()
                     .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
-                    .map_err(|_| format!("server.allow: {entry:?} is not an address or CIDR"))
+                    .map_err(|_| BadAllowEntry(entry.to_string()))
             })
             .collect::<Result<_, _>>()?;
         Ok(AllowList { nets })

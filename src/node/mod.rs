@@ -1,0 +1,198 @@
+//! The running peer, one per process: its settings and the config file they came from,
+//! the peer list, the shares, the last search or listing (what `get N` refers to) and
+//! this session's transfers. `serve`, the REPL, scripts, one-shot commands and `demo`
+//! all build one the same way ([`Node::new`]); commands act on it through
+//! `commands::Context`, never on the shell.
+//!
+//! It prints nothing: what it does goes up as values.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+
+mod interrupt;
+
+pub use interrupt::{terminated, Interrupt};
+
+use crate::client::{PeerAddr, SearchRow};
+use crate::config::{LoadedConfig, Settings};
+use crate::index::{ScanReport, ShareOptions, Shares};
+use crate::runtime;
+
+/// The running command was cancelled by Ctrl-C / SIGINT.
+#[derive(Debug)]
+pub struct Interrupted;
+
+/// The rows of the last search (or browse), numbered as they were shown.
+#[derive(Debug, Clone, Default)]
+pub struct LastSearch {
+    pub query: String,
+    pub rows: Vec<SearchRow>,
+}
+
+/// A download of this session, for `transfers`.
+#[derive(Debug, Clone)]
+pub struct TransferRecord {
+    pub name: String,
+    pub hash: String,
+    pub bytes: u64,
+    pub size: Option<u64>,
+    pub elapsed_ms: u64,
+    pub sources: Vec<String>,
+    pub outcome: Result<PathBuf, String>,
+    /// Ctrl-C stopped it (its `.part` kept), rather than a failure.
+    pub interrupted: bool,
+}
+
+pub struct Node {
+    pub settings: Settings,
+    pub config_file: Option<PathBuf>,
+    pub peers: Vec<PeerAddr>,
+    /// Peers that came from `[peers] file` (the seed's list), not from `addrs`.
+    pub seed_list_peers: HashSet<PeerAddr>,
+    pub last_search: Option<LastSearch>,
+    pub transfers: Vec<TransferRecord>,
+    shares: Arc<Shares>,
+    scanned: bool,
+    interrupt: Interrupt,
+}
+
+/// Reads the seed's peer list: one `ip` or `ip:port` a line; blank lines and `#`
+/// comments skipped.
+pub fn read_seed_peer_file(path: &std::path::Path) -> Result<Vec<PeerAddr>> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read peer list {}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .map(|(i, line)| (i, line.trim()))
+        .filter(|(_, line)| !line.is_empty() && !line.starts_with('#'))
+        .map(|(i, line)| {
+            PeerAddr::parse(line).with_context(|| format!("{}:{}", path.display(), i + 1))
+        })
+        .collect()
+}
+
+impl Node {
+    pub fn new(loaded: LoadedConfig) -> Result<Node> {
+        let settings = loaded.settings;
+        // Errors here are config errors like the loader's: they name the file and key.
+        let label = loaded.file.as_ref().map_or_else(
+            || "built-in defaults".to_string(),
+            |f| f.display().to_string(),
+        );
+        let mut peers = Vec::new();
+        for addr in &settings.peers.addrs {
+            // Already checked by the loader; kept fallible rather than trusted.
+            let peer =
+                PeerAddr::parse(addr).with_context(|| format!("{label}: key peers.addrs"))?;
+            if !peers.contains(&peer) {
+                peers.push(peer);
+            }
+        }
+        let mut seed_list_peers = HashSet::new();
+        if let Some(file) = &settings.peers.file {
+            let listed =
+                read_seed_peer_file(file).with_context(|| format!("{label}: key peers.file"))?;
+            for peer in listed {
+                seed_list_peers.insert(peer.clone());
+                if !peers.contains(&peer) {
+                    peers.push(peer);
+                }
+            }
+        }
+        // A peer that listens on one address also connects from it.
+        if let Ok(listen) = settings.node.listen.parse::<std::net::SocketAddr>() {
+            crate::client::bind_outgoing_to(listen.ip());
+        }
+        let shares = Arc::new(Shares::new(
+            settings.share_roots(),
+            ShareOptions {
+                follow_symlinks: settings.share.follow_symlinks,
+                hidden: settings.share.hidden,
+                state_dir: Some(settings.node.state_dir.clone()),
+            },
+        ));
+        Ok(Node {
+            settings,
+            config_file: loaded.file,
+            peers,
+            seed_list_peers,
+            last_search: None,
+            transfers: Vec::new(),
+            shares,
+            scanned: false,
+            interrupt: Interrupt::install(),
+        })
+    }
+
+    /// The shares, indexed on first use (a client-only script need not hash anything).
+    pub fn shares(&mut self) -> Result<Arc<Shares>, Interrupted> {
+        if !self.scanned {
+            self.rescan()?;
+        }
+        Ok(self.shares.clone())
+    }
+
+    /// Walks the shares now (the first scan of a session included) and says what it did.
+    pub fn rescan(&mut self) -> Result<ScanReport, Interrupted> {
+        let shares = self.shares.clone();
+        let report = self.run(runtime::spawn_blocking(move || shares.scan()))?;
+        self.scanned = true;
+        Ok(report)
+    }
+
+    /// The shares without forcing a scan (the server scans them itself before serving).
+    pub fn shares_handle(&self) -> Arc<Shares> {
+        self.shares.clone()
+    }
+
+    pub fn mark_scanned(&mut self) {
+        self.scanned = true;
+    }
+
+    pub fn interrupt(&self) -> &Interrupt {
+        &self.interrupt
+    }
+
+    /// Runs a future to its end, or until Ctrl-C, whichever comes first.
+    pub fn run<F: Future>(&self, future: F) -> Result<F::Output, Interrupted> {
+        let interrupt = self.interrupt.clone();
+        runtime::block_on(futures_lite::future::or(
+            async { Ok(future.await) },
+            async move {
+                interrupt.wait().await;
+                Err(Interrupted)
+            },
+        ))
+    }
+
+    /// What you download you share (unless `download.share = false`): the new file is
+    /// listed without hashing it again.
+    pub fn share_download(
+        &mut self,
+        path: &std::path::Path,
+        hash: crate::content::ContentHash,
+    ) -> Result<(), Interrupted> {
+        if !self.settings.download.share {
+            return Ok(());
+        }
+        let shares = self.shares()?;
+        shares.remember(path, hash);
+        self.run(runtime::spawn_blocking(move || shares.scan()))?;
+        Ok(())
+    }
+
+    /// The rows `get N` and hash prefixes refer to (none before the first search).
+    pub fn last_rows(&self) -> &[SearchRow] {
+        self.last_search.as_ref().map_or(&[], |l| l.rows.as_slice())
+    }
+
+    /// Finds a peer by address (`host[:port]`) among the known peers.
+    pub fn known_peer(&self, text: &str) -> Option<PeerAddr> {
+        let addr = PeerAddr::parse(text).ok()?;
+        self.peers.iter().find(|p| **p == addr).cloned()
+    }
+}
