@@ -15,18 +15,18 @@
 //! Commands never touch sockets; protocol never touches files.
 
 pub mod app;
-pub mod client;
-pub mod commands;
+pub(crate) mod client;
+pub(crate) mod commands;
 pub mod config;
-pub mod config_edit;
+pub(crate) mod config_edit;
 pub mod content;
-pub mod demo;
-pub mod error_chain;
+pub(crate) mod demo;
+pub(crate) mod error_chain;
 pub mod index;
-pub mod logging;
-pub mod node;
-pub mod plugin;
+pub(crate) mod logging;
+pub(crate) mod node;
+pub(crate) mod plugin;
 pub mod protocol;
 pub(crate) mod runtime;
 pub mod server;
-pub mod shell;
+pub(crate) mod shell;

@@ -68,10 +68,6 @@ impl PartFile {
         Ok(PartFile { path, file })
     }
 
-    pub fn byte_len(&self) -> Result<u64, LandingError> {
-        Ok(self.file.metadata().map_err(disk(&self.path))?.len())
-    }
-
     pub fn truncate(&self, len: u64) -> Result<(), LandingError> {
         self.file.set_len(len).map_err(disk(&self.path))
     }

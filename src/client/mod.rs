@@ -18,14 +18,14 @@ mod retry;
 mod search;
 mod select;
 
-pub use crate::content::{BadPeerAddr, PeerAddr};
+pub use crate::content::PeerAddr;
 pub use connection::{bind_outgoing_to, connect, Connection, Link};
-pub use download::{download, DownloadPlan, Downloaded, Progress, Source, Target};
+pub use download::{download, DownloadPlan, Progress, Source, Target};
 pub use error::ClientError;
-pub use probe::{ping_all, PeerKind, PeerStatus};
+pub use probe::{ping_all, PeerKind};
 pub(crate) use search::group_rows;
-pub use search::{info_all, search_all, Holder, PeerSearch, SearchOutcome, SearchRow};
-pub use select::{choose, resolve_from, Chosen, SelectError};
+pub use search::{info_all, search_all, PeerSearch, SearchRow};
+pub use select::{choose, resolve_from, SelectError};
 
 use std::time::Duration;
 

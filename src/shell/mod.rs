@@ -11,5 +11,3 @@ pub mod render;
 pub mod repl;
 pub mod script;
 pub mod session;
-
-pub use dispatch::Status;

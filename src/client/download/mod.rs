@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use std::sync::Arc;
 
-pub use error::{one_line, DownloadError, SourceError, SourceFailure};
+pub use error::{DownloadError, SourceError, SourceFailure};
 
 use super::landing::{Destination, PartFile};
 use super::PeerAddr;
