@@ -204,12 +204,14 @@ fn start_background_server(session: &mut Session) {
         ServerLimits::from_settings(&settings.server),
     ));
     match bound {
-        Ok(server) => {
+        Ok(mut server) => {
             if let Some(addr) = server.local_addr() {
                 eprintln!("serving on {addr} (--no-serve to stop that)");
             }
+            server.tell_peers(Arc::new(session.node.pex_source()));
             runtime::spawn_detached(server.run(std::future::pending::<()>()));
             runtime::spawn_detached(rescan_periodically(shares));
+            runtime::spawn_detached(session.node.pinger());
         }
         Err(e) => eprintln!(
             "warning: {}; going on as a client only",
@@ -235,7 +237,7 @@ fn serve_mode(config_path: Option<&Path>) -> i32 {
     // Bind before indexing: a listen address that cannot be used is said at once, not
     // after minutes of hashing. Connections wait in the backlog until the index is
     // ready and `run` accepts them.
-    let server = match runtime::block_on(Server::bind(
+    let mut server = match runtime::block_on(Server::bind(
         &settings.node.listen,
         settings.node.name.clone(),
         shares.clone(),
@@ -254,7 +256,9 @@ fn serve_mode(config_path: Option<&Path>) -> i32 {
         None => println!("listening on {}", settings.node.listen),
     }
     let interrupt = session.node.interrupt().clone();
+    server.tell_peers(Arc::new(session.node.pex_source()));
     runtime::spawn_detached(rescan_periodically(shares));
+    runtime::spawn_detached(session.node.pinger());
     runtime::block_on(server.run(async move { interrupt.wait().await }));
     use std::sync::atomic::Ordering::Relaxed;
     eprintln!(

@@ -51,6 +51,31 @@ pub struct Settings {
     pub peers: PeerSettings,
     pub server: ServerSettings,
     pub plugins: PluginSettings,
+    pub discovery: DiscoverySettings,
+}
+
+/// `[discovery]` (DESIGN §6): where peers come from beyond `[peers] addrs`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DiscoverySettings {
+    /// Peer exchange: ask the peers talked to for the peers they know.
+    pub pex: bool,
+    pub mdns: bool,
+    pub dht: bool,
+    pub dht_bootstrap: Vec<String>,
+    pub announce: bool,
+}
+
+impl Default for DiscoverySettings {
+    fn default() -> DiscoverySettings {
+        DiscoverySettings {
+            pex: true,
+            mdns: false,
+            dht: false,
+            dht_bootstrap: Vec::new(),
+            announce: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -523,6 +548,12 @@ impl Settings {
         }
         if s.max_read_bytes == 0 {
             return Err(bad("server.max_read_bytes", "must be at least 1"));
+        }
+        if self.discovery.dht && self.discovery.dht_bootstrap.is_empty() {
+            return Err(bad(
+                "discovery.dht_bootstrap",
+                "dht = true needs peers to join through (their addresses), or [\"public\"]",
+            ));
         }
         if self.download.stall_timeout_s == 0 {
             return Err(bad("download.stall_timeout_s", "must be at least 1"));

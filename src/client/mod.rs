@@ -13,6 +13,7 @@ mod fanout;
 pub mod landing;
 mod legacy;
 pub mod manifest;
+pub(crate) mod pex;
 mod probe;
 mod retry;
 mod search;

@@ -58,10 +58,13 @@ impl Command for Get {
         let args: GetArgs = from_matches(&matches)?;
         let node = &mut *ctx.node;
         let allowed = node
-            .run(resolve_from(&node.peers, &args.from))?
+            .run(resolve_from(&node.known_peers(), &args.from))?
             .map_err(failed)?;
         // With --from, only those peers are asked (listed or not); else every known one.
-        let asked = allowed.clone().unwrap_or_else(|| node.peers.clone());
+        let asked = match &allowed {
+            Some(allowed) => allowed.clone(),
+            None => node.peers_to_ask()?,
+        };
         let chosen = node
             .run(choose(&asked, node.last_rows(), &args.what))?
             .map_err(failed)?;

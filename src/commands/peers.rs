@@ -70,10 +70,13 @@ impl Command for Peers {
 }
 
 fn list(ctx: &mut Context<'_>) -> CommandResult {
-    let statuses = ctx.node.run(ping_all(&ctx.node.peers))?;
+    let known = ctx.node.known_peers();
+    let statuses = ctx.node.run(ping_all(&known))?;
+    let via = |peer: &PeerAddr| ctx.node.via(peer).as_str();
     let mut rows = Vec::new();
     let mut entries = Vec::new();
     for (peer, status) in statuses {
+        let via = via(&peer);
         match status {
             Ok(status) => {
                 let rtt_ms = status.rtt.as_secs_f64() * 1000.0;
@@ -82,13 +85,14 @@ fn list(ctx: &mut Context<'_>) -> CommandResult {
                         rows.push(vec![
                             peer.to_string(),
                             ping.name.clone(),
+                            via.into(),
                             "up".into(),
                             format!("{rtt_ms:.1}"),
                             ping.files.to_string(),
                             human_bytes(ping.bytes),
                         ]);
                         entries.push(json!({
-                            "addr": peer.to_string(), "name": ping.name, "up": true,
+                            "addr": peer.to_string(), "name": ping.name, "up": true, "via": via,
                             "protocol": "p2p/1", "rtt_ms": rtt_ms,
                             "files": ping.files, "bytes": ping.bytes,
                         }));
@@ -97,13 +101,14 @@ fn list(ctx: &mut Context<'_>) -> CommandResult {
                         rows.push(vec![
                             peer.to_string(),
                             "—".into(),
+                            via.into(),
                             "up (seed protocol)".into(),
                             format!("{rtt_ms:.1}"),
                             "?".into(),
                             "?".into(),
                         ]);
                         entries.push(json!({
-                            "addr": peer.to_string(), "name": null, "up": true,
+                            "addr": peer.to_string(), "name": null, "up": true, "via": via,
                             "protocol": "legacy", "rtt_ms": rtt_ms,
                             "files": null, "bytes": null,
                         }));
@@ -115,13 +120,14 @@ fn list(ctx: &mut Context<'_>) -> CommandResult {
                 rows.push(vec![
                     peer.to_string(),
                     "—".into(),
+                    via.into(),
                     format!("down: {reason}"),
                     "—".into(),
                     "—".into(),
                     "—".into(),
                 ]);
                 entries.push(json!({
-                    "addr": peer.to_string(), "name": null, "up": false,
+                    "addr": peer.to_string(), "name": null, "up": false, "via": via,
                     "protocol": null, "error": reason,
                 }));
             }
@@ -132,7 +138,7 @@ fn list(ctx: &mut Context<'_>) -> CommandResult {
         output = output.line("no peers yet: `peers add HOST[:PORT]` adds one");
     } else {
         output = output.table(
-            &["peer", "name", "status", "rtt ms", "files", "shared"],
+            &["peer", "name", "via", "status", "rtt ms", "files", "shared"],
             rows,
         );
     }
@@ -153,7 +159,7 @@ fn add(ctx: &mut Context<'_>, text: &str) -> CommandResult {
                 .line(format!("{peer} is already a peer")),
         );
     }
-    ctx.node.peers.push(peer.clone());
+    ctx.node.add_peer(peer.clone());
     let saved = match &ctx.node.config_file {
         Some(file) => {
             config_edit::add_to_list(file, "peers", "addrs", &peer.to_string())
@@ -214,7 +220,7 @@ fn find_listed(
 
 fn remove(ctx: &mut Context<'_>, text: &str) -> CommandResult {
     let (peer, name) = find_listed(ctx, text)?;
-    ctx.node.peers.retain(|p| *p != peer);
+    ctx.node.forget_peer(&peer);
     let mut saved = None;
     if let Some(file) = &ctx.node.config_file {
         config_edit::remove_from_list(file, "peers", "addrs", |v| {

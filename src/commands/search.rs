@@ -53,13 +53,14 @@ impl Command for Search {
     fn run(&self, ctx: &mut Context<'_>, matches: clap::ArgMatches) -> CommandResult {
         let args: SearchArgs = from_matches(&matches)?;
         let query = args.pattern.join(" ");
-        if ctx.node.peers.is_empty() {
+        let asked = ctx.node.peers_to_ask()?;
+        if asked.is_empty() {
             return Err(CommandError::Failed(anyhow!(
                 "no peers to ask: `peers add HOST[:PORT]` adds one"
             )));
         }
         let started = std::time::Instant::now();
-        let outcomes = ctx.node.run(search_all(&ctx.node.peers, &query))?;
+        let outcomes = ctx.node.run(search_all(&asked, &query))?;
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
 
         let mut peer_entries = Vec::new();

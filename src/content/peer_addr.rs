@@ -20,6 +20,20 @@ pub struct PeerAddr {
     port: u16,
 }
 
+/// Stored (the peer book) as the text it is written in: `host:port`.
+impl serde::Serialize for PeerAddr {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for PeerAddr {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<PeerAddr, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        PeerAddr::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 #[derive(Debug, Error, Clone, PartialEq, Eq)]
 pub enum BadPeerAddr {
     #[error("bad peer address {0:?} (want host or host:port)")]

@@ -6,10 +6,11 @@
 //!
 //! It prints nothing: what it does goes up as values.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 
@@ -19,8 +20,23 @@ pub use interrupt::{terminated, Interrupt};
 
 use crate::client::{PeerAddr, SearchRow};
 use crate::config::{LoadedConfig, Settings};
+use crate::discovery::{PeerBook, Via};
 use crate::index::{ScanReport, ShareOptions, Shares};
+use crate::protocol::message::PexEntry;
 use crate::runtime;
+
+/// The most peers one command asks at once (DESIGN §6).
+pub const MAX_FANOUT: usize = 64;
+
+/// How often one peer is asked for the peers it knows.
+const PEX_EVERY: Duration = Duration::from_secs(60);
+
+/// How often a serving peer pings the peers it knows.
+const PING_EVERY: Duration = Duration::from_secs(300);
+
+fn lock(book: &Mutex<PeerBook>) -> MutexGuard<'_, PeerBook> {
+    book.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 /// The running command was cancelled by Ctrl-C / SIGINT.
 #[derive(Debug)]
@@ -55,6 +71,11 @@ pub struct Node {
     pub seed_list_peers: HashSet<PeerAddr>,
     pub last_search: Option<LastSearch>,
     pub transfers: Vec<TransferRecord>,
+    /// Every peer known and how (the config's included), shared with the serving side
+    /// (which names them in `peers` answers and pings them).
+    pub book: Arc<Mutex<PeerBook>>,
+    /// When each peer was last asked for its peers (at most once a minute each).
+    pex_asked: HashMap<PeerAddr, Instant>,
     shares: Arc<Shares>,
     scanned: bool,
     interrupt: Interrupt,
@@ -115,7 +136,13 @@ impl Node {
                 state_dir: Some(settings.node.state_dir.clone()),
             },
         ));
+        let mut book = PeerBook::load(Some(&settings.node.state_dir));
+        for peer in &peers {
+            book.add(peer.clone(), Via::Config, None);
+        }
         Ok(Node {
+            book: Arc::new(Mutex::new(book)),
+            pex_asked: HashMap::new(),
             settings,
             config_file: loaded.file,
             peers,
@@ -183,6 +210,160 @@ impl Node {
         shares.remember(path, hash);
         self.run(runtime::spawn_blocking(move || shares.scan()))?;
         Ok(())
+    }
+
+    /// Every peer to ask: the static list first, then the peer book's (discovered now or
+    /// in an earlier run, whatever the discovery settings of the moment), at most
+    /// [`MAX_FANOUT`].
+    pub fn known_peers(&self) -> Vec<PeerAddr> {
+        let mut all = self.peers.clone();
+        for entry in lock(&self.book).entries() {
+            if all.len() >= MAX_FANOUT {
+                break;
+            }
+            if !all.contains(&entry.addr) {
+                all.push(entry.addr.clone());
+            }
+        }
+        all
+    }
+
+    /// The peers a `search` or `get` asks: every known one and, with `pex`, those they
+    /// name (one hop; each peer asked at most once a minute), remembered in the book.
+    pub fn peers_to_ask(&mut self) -> Result<Vec<PeerAddr>, Interrupted> {
+        let known = self.known_peers();
+        if !self.settings.discovery.pex {
+            return Ok(known);
+        }
+        let now = Instant::now();
+        let due: Vec<PeerAddr> = known
+            .iter()
+            .filter(|p| {
+                self.pex_asked
+                    .get(*p)
+                    .is_none_or(|at| now.duration_since(*at) >= PEX_EVERY)
+            })
+            .cloned()
+            .collect();
+        for peer in &due {
+            self.pex_asked.insert(peer.clone(), now);
+        }
+        let own = self.own_addrs();
+        let found = self.run(crate::client::pex::one_hop(&due, &known, &own))?;
+        self.remember(&found, Via::Pex);
+        let mut all = known;
+        for (addr, _) in found {
+            if all.len() >= MAX_FANOUT + crate::client::pex::MAX_NEW {
+                break;
+            }
+            if !all.contains(&addr) {
+                all.push(addr);
+            }
+        }
+        Ok(all)
+    }
+
+    /// This peer's own address, when it listens on a definite one (a peer never asks
+    /// itself).
+    pub fn own_addrs(&self) -> Vec<PeerAddr> {
+        match self.settings.node.listen.parse::<std::net::SocketAddr>() {
+            Ok(addr) if !addr.ip().is_unspecified() && addr.port() != 0 => {
+                PeerAddr::parse(&addr.to_string()).into_iter().collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// `peers add`: a static peer from now on.
+    pub fn add_peer(&mut self, peer: PeerAddr) {
+        lock(&self.book).add(peer.clone(), Via::Config, None);
+        if !self.peers.contains(&peer) {
+            self.peers.push(peer);
+        }
+    }
+
+    /// `peers remove`: forgotten, static or discovered (the book is saved).
+    pub fn forget_peer(&mut self, peer: &PeerAddr) {
+        self.peers.retain(|p| p != peer);
+        let mut book = lock(&self.book);
+        book.remove(peer);
+        let _ = book.save();
+    }
+
+    /// How a peer came to be known (`config` for the static list).
+    pub fn via(&self, peer: &PeerAddr) -> Via {
+        if self.peers.contains(peer) {
+            return Via::Config;
+        }
+        lock(&self.book)
+            .entries()
+            .iter()
+            .find(|e| &e.addr == peer)
+            .map_or(Via::Config, |e| e.via)
+    }
+
+    /// Peers found `via` discovery go into the book (saved at once: a restart knows
+    /// them). Returns how many were new.
+    pub fn remember(&mut self, found: &[(PeerAddr, Option<String>)], via: Via) -> usize {
+        let mut book = lock(&self.book);
+        let mut new = 0;
+        for (addr, name) in found {
+            if !self.peers.contains(addr) && book.add(addr.clone(), via, name.clone()) {
+                new += 1;
+            }
+        }
+        if new > 0 {
+            if let Err(e) = book.save() {
+                tracing::warn!("cannot save the peer book: {e}");
+            }
+        }
+        new
+    }
+
+    /// What a serving peer names in `peers` answers: the peers it reached in the last
+    /// hour (DESIGN §6).
+    pub fn pex_source(&self) -> impl Fn() -> Vec<PexEntry> + Send + Sync + 'static {
+        let book = self.book.clone();
+        move || {
+            lock(&book)
+                .reached_within(3600, crate::discovery::MAX_PEX_ANSWER)
+                .into_iter()
+                .map(|e| PexEntry {
+                    addr: e.addr.to_string(),
+                    name: e.name,
+                })
+                .collect()
+        }
+    }
+
+    /// A serving peer pings every peer it knows at start and every 5 minutes, so that
+    /// it knows who is up (and can name them to others). Runs until the process ends.
+    pub fn pinger(&self) -> impl Future<Output = ()> + Send + 'static {
+        let book = self.book.clone();
+        async move {
+            loop {
+                let peers: Vec<PeerAddr> = lock(&book)
+                    .entries()
+                    .iter()
+                    .map(|e| e.addr.clone())
+                    .collect();
+                let answers = crate::client::ping_all(&peers).await;
+                {
+                    let mut book = lock(&book);
+                    for (peer, answer) in answers {
+                        if let Ok(status) = answer {
+                            let name = match status.kind {
+                                crate::client::PeerKind::P2p(ping) => Some(ping.name),
+                                crate::client::PeerKind::Legacy => None,
+                            };
+                            book.answered(&peer, name);
+                        }
+                    }
+                    let _ = book.save();
+                }
+                runtime::sleep(PING_EVERY).await;
+            }
+        }
     }
 
     /// The rows `get N` and hash prefixes refer to (none before the first search).

@@ -6,6 +6,7 @@
 //! | `search` | `query`, `limit` | `results`: [{`name`,`path`,`size`,`sha256`,`modified`}], `truncated` |
 //! | `info` | `sha256` | `name`, `size`, `chunk_size`, `chunks` |
 //! | `read` | `sha256`, `offset`, `len` | one data frame with exactly those bytes (shorter at EOF) |
+//! | `peers` | — | `peers`: [{`addr`,`name`}]: peers the server knows and reached lately (peer exchange) |
 //!
 //! Unknown fields are ignored, so that a later version may add some.
 
@@ -32,6 +33,7 @@ pub enum Request {
         offset: u64,
         len: u64,
     },
+    Peers,
 }
 
 impl Request {
@@ -67,6 +69,19 @@ pub struct SearchHit {
 pub struct SearchAnswer {
     pub results: Vec<SearchHit>,
     pub truncated: bool,
+}
+
+/// One peer in a `peers` answer: where it listens, and the name it answered `ping` with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PexEntry {
+    pub addr: String,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeersAnswer {
+    pub peers: Vec<PexEntry>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

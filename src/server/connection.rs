@@ -173,7 +173,7 @@ async fn request_loop(
                 }
                 let outcome = match Request::parse(decoded.body) {
                     Ok(request) => {
-                        let reply = ops::answer(request, context).await;
+                        let reply = ops::answer(request, context, served.peer.ip()).await;
                         send_reply(&mut stream, reply, context, served).await
                     }
                     Err(message) => {

@@ -77,6 +77,10 @@ pub struct ServeCounters {
     pub bytes_served: AtomicU64,
 }
 
+/// The peers this server tells a `peers` request about (peer exchange): those it
+/// reached lately, as the node knows them.
+pub(crate) type KnownPeers = Arc<dyn Fn() -> Vec<crate::protocol::message::PexEntry> + Send + Sync>;
+
 /// Everything a connection task needs, shared.
 pub(crate) struct ServeContext {
     pub name: String,
@@ -86,6 +90,8 @@ pub(crate) struct ServeContext {
     slots: Slots,
     /// Shutdown: tells connections to end, and counts those still running.
     drain: Drain,
+    /// Who to name in a `peers` answer; none: an empty list.
+    known_peers: Option<KnownPeers>,
     /// A re-scan is running because a served file was found changed.
     rescanning: Arc<AtomicBool>,
 }
@@ -99,6 +105,7 @@ impl ServeContext {
             limits,
             counters: Arc::new(ServeCounters::default()),
             drain: Drain::default(),
+            known_peers: None,
             rescanning: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -168,6 +175,13 @@ impl Server {
 
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.listener.local_addr().ok()
+    }
+
+    /// What `peers` answers (peer exchange); set before `run`.
+    pub(crate) fn tell_peers(&mut self, known: KnownPeers) {
+        if let Some(context) = Arc::get_mut(&mut self.context) {
+            context.known_peers = Some(known);
+        }
     }
 
     pub fn counters(&self) -> Arc<ServeCounters> {

@@ -2,6 +2,7 @@
 //! the connection to send. Nothing here touches a socket (only `connection.rs` does),
 //! so every answer can be tested without one.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::ServeContext;
@@ -9,10 +10,14 @@ use crate::content::hash::ContentHash;
 use crate::content::layout::Layout;
 use crate::index::{Query, SharedFile};
 use crate::protocol::message::{
-    answer_body, ErrorCode, InfoAnswer, PingAnswer, RemoteError, Request, SearchAnswer, SearchHit,
+    answer_body, ErrorCode, InfoAnswer, PeersAnswer, PexEntry, PingAnswer, RemoteError, Request,
+    SearchAnswer, SearchHit,
 };
 use crate::protocol::{MAX_ANSWER_BYTES, VERSION};
 use crate::runtime;
+
+/// The most peers one `peers` answer names.
+const MAX_PEX_ANSWER: usize = 200;
 
 /// Results per search when the client names no limit, and the most it may ask for.
 const DEFAULT_SEARCH_LIMIT: u64 = 1000;
@@ -37,8 +42,8 @@ impl From<RemoteError> for Reply {
     }
 }
 
-/// Answers one request.
-pub(crate) async fn answer(request: Request, context: &ServeContext) -> Reply {
+/// Answers one request from `asker`.
+pub(crate) async fn answer(request: Request, context: &ServeContext, asker: IpAddr) -> Reply {
     match request {
         Request::Ping => {
             let catalog = context.shares.catalog();
@@ -59,7 +64,29 @@ pub(crate) async fn answer(request: Request, context: &ServeContext) -> Reply {
             offset,
             len,
         } => read(context, sha256, offset, len).unwrap_or_else(Reply::from),
+        Request::Peers => Reply::Json(answer_body(&PeersAnswer {
+            peers: peers(context, asker),
+        })),
     }
+}
+
+/// The peers to name to `asker`: those the node reached lately, never the asker itself
+/// (by address: a peer at that address knows itself), at most [`MAX_PEX_ANSWER`].
+fn peers(context: &ServeContext, asker: IpAddr) -> Vec<PexEntry> {
+    let Some(known) = &context.known_peers else {
+        return Vec::new();
+    };
+    let asker = asker.to_canonical();
+    known()
+        .into_iter()
+        .filter(|entry| {
+            crate::content::PeerAddr::parse(&entry.addr)
+                .ok()
+                .and_then(|addr| addr.host().parse::<IpAddr>().ok())
+                .is_none_or(|ip| ip.to_canonical() != asker)
+        })
+        .take(MAX_PEX_ANSWER)
+        .collect()
 }
 
 fn search(context: &ServeContext, query: &str, limit: Option<u64>) -> Vec<u8> {
@@ -183,7 +210,8 @@ mod tests {
         std::fs::write(dir.path().join("a.txt"), b"hello world").unwrap();
         let hash = ContentHash::of(b"hello world");
         let context = context(dir.path());
-        let run = |request| runtime::block_on(answer(request, &context));
+        let local = IpAddr::from([127, 0, 0, 1]);
+        let run = |request| runtime::block_on(answer(request, &context, local));
 
         let ping = json(run(Request::Ping));
         assert_eq!(

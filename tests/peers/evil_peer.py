@@ -22,6 +22,9 @@ answers to the op named by --on (ping, search, info, read or all) are replaced a
                 answers garbage of the length asked for (a peer lying about a file
                 to make the client hold or write a lot)
 
+  pex-flood     `peers` answers 10,000 entries: garbage, duplicates, closed ports, the
+                peer's own address (a peer trying to make the client do unbounded work)
+
   --name-json J  the file's name in search and info answers, as a JSON string literal
                  (so that it may hold NUL, newlines, anything)
   --ping-name-json J  the peer's name in ping answers, the same way
@@ -122,6 +125,8 @@ def honest(conn, req, args, meta):
         answer(conn, {"name": name, "version": 1, "files": 1, "bytes": meta["size"]})
     elif op == "search":
         answer(conn, {"results": [result(meta)], "truncated": False})
+    elif op == "peers":
+        answer(conn, {"peers": []})
     elif op == "info":
         if req.get("sha256") != meta["sha256"]:
             return answer(conn, {"error": {"code": "not_found", "message": "no"}})
@@ -145,6 +150,20 @@ def attack(conn, req, args, meta):
     mode = args.mode
     if mode == "claim":
         claim(conn, req, args, meta)
+    elif mode == "pex-flood" and op == "peers":
+        own = "%s:%d" % conn.getsockname()[:2]
+        peers = []
+        for i in range(10_000):
+            kind = i % 4
+            if kind == 0:
+                peers.append({"addr": "not an address %d" % i})
+            elif kind == 1:
+                peers.append({"addr": own, "name": "me"})
+            elif kind == 2:
+                peers.append({"addr": "127.0.0.%d:1" % (100 + i % 50), "name": "closed"})
+            else:
+                peers.append({"addr": "[::1", "name": None})
+        answer(conn, {"peers": peers})
     elif mode == "huge-len":
         conn.sendall(header(0xFFFFFFFF, kind))
         send_forever(conn)
@@ -218,8 +237,9 @@ def main():
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--mode", default="honest",
                         choices=["honest", "huge-len", "endless", "extra-frames", "bad-utf8",
-                                 "bad-json", "big-answer", "many-results", "claim"])
-    parser.add_argument("--on", default="all", choices=["ping", "search", "info", "read", "all"])
+                                 "bad-json", "big-answer", "many-results", "claim", "pex-flood"])
+    parser.add_argument("--on", default="all",
+                        choices=["ping", "search", "info", "read", "peers", "all"])
     parser.add_argument("--name-json")
     parser.add_argument("--ping-name-json")
     parser.add_argument("--claim-size", type=int, default=0)
