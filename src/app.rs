@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use clap::{CommandFactory, Parser};
 
 use crate::commands::{count, human_bytes};
-use crate::config::{self, LoadedConfig};
+use crate::config;
 use crate::index::Shares;
 use crate::runtime;
 use crate::server::{Server, ServerLimits};
@@ -141,26 +141,19 @@ pub fn interactive_or_script(session: &mut Session, cli: &Cli) -> i32 {
 
 /// Loads the config and opens a session; reports a bad config as one line (exit 2).
 pub fn open_session(config_path: Option<&Path>, json: bool) -> Option<Session> {
-    let loaded = load_config(config_path)?;
     let output = OutputMode {
         json,
         terminal: std::io::stdout().is_terminal(),
     };
-    match Session::new(loaded, output) {
+    let opened = config::load(config_path)
+        .map_err(anyhow::Error::from)
+        .and_then(|loaded| Session::new(loaded, output));
+    match opened {
         Ok(session) => Some(session),
         Err(e) => {
-            eprintln!("error: {e:#}");
-            None
-        }
-    }
-}
-
-fn load_config(path: Option<&Path>) -> Option<LoadedConfig> {
-    match config::load(path) {
-        Ok(loaded) => Some(loaded),
-        Err(e) => {
-            // One line: the error, then each cause once.
-            eprintln!("error: {:#}", anyhow::Error::from(e));
+            // One line (the error, then each cause once); with --json the one object
+            // a command owes stdout, as any failed command's.
+            crate::shell::render::print_error(output, "usage", &format!("{e:#}"));
             None
         }
     }

@@ -294,3 +294,73 @@ get abcdef01
         "{error}"
     );
 }
+
+/// A prefix of a hash from the last `files` listing names it too; a prefix that names
+/// nothing says so rather than "no peer has a file named …".
+#[test]
+fn a_prefix_from_a_listing_and_one_that_names_nothing() {
+    let net = net();
+    let conf = client_conf(&net.root, &net.addrs());
+    // The client shares welcome.txt too (alice, bob and carol hold it).
+    std::fs::write(
+        net.root.join("client-share/welcome.txt"),
+        b"welcome to p2p\n",
+    )
+    .unwrap();
+    let hash = sha256_file(&net.root.join("client-share/welcome.txt"));
+    let run = net.run(&conf, true, &format!("files\nget {}\n", &hash[..10]));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.json_lines()[1]["sha256"], hash.as_str());
+
+    let run = net.run(&conf, false, "get 64896f89\n");
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("starts no hash"), "{}", run.stderr);
+}
+
+/// Piped tables keep hashes whole (`transfers` included); `--from` with an odd IPv4
+/// spelling says how to write it.
+#[test]
+fn piped_tables_keep_hashes_whole_and_odd_from_addresses_are_explained() {
+    let net = net();
+    let conf = client_conf(&net.root, &net.addrs()[..1]);
+    let hash = sha256_file(&net.root.join("alice-share/notes.md"));
+    let run = net.run(&conf, false, &format!("get {hash}\ntransfers\n"));
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let row = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("notes.md") && l.contains("done"))
+        .unwrap_or_else(|| panic!("{}", run.stdout));
+    assert!(row.contains(&hash), "{row}");
+    assert!(!row.contains("0 MB/s"), "{row}");
+
+    let run = net.run(&conf, false, &format!("get {hash} --from 0x7f000002\n"));
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains("four decimal numbers"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// A bad config under --json: the one `error:` line, exit 2, and one JSON object.
+#[test]
+fn a_bad_config_under_json_prints_one_error_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("bad.conf");
+    std::fs::write(&conf, "[download]\ndir = 42\n").unwrap();
+    let run = run_p2p(
+        dir.path(),
+        &["--config", conf.to_str().unwrap(), "--json", "files"],
+        "",
+        LIMIT,
+    );
+    assert_eq!(run.code, 2, "{}", run.stderr);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    let lines = run.json_lines();
+    assert_eq!(lines.len(), 1, "{}", run.stdout);
+    assert!(lines[0]["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("download.dir"));
+}

@@ -222,8 +222,14 @@ fn ctrl_c_cancels_a_get_and_the_next_get_resumes() {
         s.contains("error: interrupted") && prompt_ready(s)
     });
     assert!(!screen.contains("saved "), "{screen}");
+    // Issue 10: Ctrl-C says what is kept, and `transfers` lists the interrupted get.
+    assert!(screen.contains("kept for the next"), "{screen}");
     let part = root.join("downloads").join(format!(".p2p-{want}.part"));
     assert!(part.exists());
+    term.keys(&["transfers", "Enter"]);
+    term.wait_for(Duration::from_secs(10), "the transfers table", |s| {
+        s.contains("interrupted:") && prompt_ready(s)
+    });
     // The prompt still works, and the same get picks up where it stopped.
     term.keys(&[&format!("get {want}"), "Enter"]);
     let screen = term.wait_for(Duration::from_secs(60), "the resumed download", |s| {

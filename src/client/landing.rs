@@ -28,6 +28,19 @@ pub enum LandingError {
     Busy(ContentHash),
     #[error("{0} exists with other content (not overwritten)")]
     Exists(PathBuf),
+    #[error("not enough room in {dir} for {needed} more bytes ({free} free)")]
+    NoSpace {
+        dir: PathBuf,
+        needed: u64,
+        free: u64,
+    },
+}
+
+/// Bytes this user may still write on the file system holding `dir`, when it says.
+pub fn free_space(dir: &Path) -> Option<u64> {
+    rustix::fs::statvfs(dir)
+        .ok()
+        .map(|s| s.f_bavail.saturating_mul(s.f_frsize))
 }
 
 fn disk(path: &Path) -> impl FnOnce(io::Error) -> LandingError + '_ {

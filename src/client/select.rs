@@ -51,6 +51,10 @@ pub enum SelectError {
     NoName { name: String, on_path: bool },
     #[error("{name:?} names {} different files; get one by its sha256: {}", .hashes.len(), .hashes.join(", "))]
     SeveralContents { name: String, hashes: Vec<String> },
+    #[error("{0} starts no hash of the last search or listing (`search` first), and no peer has a file of that name")]
+    NoPrefix(String),
+    #[error("--from: {0}")]
+    BadAddress(crate::content::BadPeerAddr),
     #[error("--from {0}: no known peer has that address or name")]
     UnknownPeer(String),
     #[error("none of the peers allowed by --from has {0}")]
@@ -62,12 +66,13 @@ pub enum SelectError {
 pub async fn choose(
     asked: &[PeerAddr],
     rows: &[SearchRow],
+    listed: &[String],
     what: &str,
 ) -> Result<Chosen, SelectError> {
     if let Ok(hash) = what.parse::<ContentHash>() {
         return by_hash(asked, rows, hash).await;
     }
-    if let Some(hash) = by_prefix(rows, what)? {
+    if let Some(hash) = by_prefix(rows, listed, what)? {
         return by_hash(asked, rows, hash).await;
     }
     if !what.is_empty() && what.bytes().all(|b| b.is_ascii_digit()) {
@@ -86,10 +91,15 @@ pub async fn choose(
     by_name(asked, rows, what).await
 }
 
-/// A hex prefix (at least [`MIN_PREFIX`] digits) of a hash in `rows`, as tables show
-/// them shortened: the one hash it starts, `None` if it starts none (it may be a name),
-/// an error listing the candidates if it starts several.
-fn by_prefix(rows: &[SearchRow], what: &str) -> Result<Option<ContentHash>, SelectError> {
+/// A hex prefix (at least [`MIN_PREFIX`] digits) of a hash in `rows` or `listed` (the
+/// last search and listing), as tables show them shortened: the one hash it starts,
+/// `None` if it starts none (it may be a name), an error listing the candidates if it
+/// starts several.
+fn by_prefix(
+    rows: &[SearchRow],
+    listed: &[String],
+    what: &str,
+) -> Result<Option<ContentHash>, SelectError> {
     if what.len() < MIN_PREFIX || what.len() >= 64 || !what.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Ok(None);
     }
@@ -97,6 +107,7 @@ fn by_prefix(rows: &[SearchRow], what: &str) -> Result<Option<ContentHash>, Sele
     let mut found: Vec<&str> = rows
         .iter()
         .map(|r| r.hash.as_str())
+        .chain(listed.iter().map(String::as_str))
         .filter(|h| h.starts_with(&prefix) && ContentHash::looks_like(h))
         .collect();
     found.sort_unstable();
@@ -236,6 +247,7 @@ async fn by_name(
     hashes.sort_unstable();
     hashes.dedup();
     match hashes.as_slice() {
+        [] if is_hex_prefix(name) => Err(SelectError::NoPrefix(name.to_string())),
         [] => Err(SelectError::NoName {
             name: name.to_string(),
             on_path,
@@ -262,6 +274,10 @@ pub async fn resolve_from(
     for text in from {
         match PeerAddr::parse(text) {
             Ok(addr) if known.contains(&addr) || looks_like_address(text) => allowed.push(addr),
+            // An address spelled oddly is no name: say how to write it.
+            Err(e @ crate::content::BadPeerAddr::OddIpv4(_)) => {
+                return Err(SelectError::BadAddress(e))
+            }
             _ => by_name.push(text.clone()),
         }
     }
@@ -282,6 +298,10 @@ pub async fn resolve_from(
         }
     }
     Ok(Some(allowed))
+}
+
+fn is_hex_prefix(text: &str) -> bool {
+    (MIN_PREFIX..64).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// An IP address, or anything with a port: not a peer's name.

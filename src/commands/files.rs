@@ -37,6 +37,7 @@ impl Command for Files {
         let catalog = ctx.node.shares()?.catalog();
         let query = Query::new(args.pattern.as_deref().unwrap_or(""));
         let (files, _) = catalog.search(&query, usize::MAX);
+        ctx.node.last_listed = files.iter().map(|f| f.sha256.to_string()).collect();
         // Whole hashes: the shell shortens them on a terminal.
         let rows = files
             .iter()

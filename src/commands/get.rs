@@ -66,7 +66,12 @@ impl Command for Get {
             None => node.peers_to_ask()?,
         };
         let chosen = node
-            .run(choose(&asked, node.last_rows(), &args.what))?
+            .run(choose(
+                &asked,
+                node.last_rows(),
+                &node.last_listed,
+                &args.what,
+            ))?
             .map_err(failed)?;
         let sources: Vec<Source> = chosen
             .sources
@@ -113,8 +118,8 @@ impl Command for Get {
                 return Err(CommandError::Failed(anyhow!(message)));
             }
             Err(_interrupted) => {
-                let message = match crate::client::download::kept_for_resume(&target, &chosen.hash)
-                {
+                let kept = crate::client::download::kept_for_resume(&target, &chosen.hash);
+                let message = match kept {
                     Some((kept, size)) => format!(
                         "interrupted; {} of {} kept for the next `get {}`",
                         human_bytes(kept),
@@ -123,9 +128,10 @@ impl Command for Get {
                     ),
                     None => "interrupted; nothing was kept".to_string(),
                 };
+                let kept = kept.map_or(0, |(kept, _)| kept);
                 ctx.node.transfers.push(TransferRecord {
                     interrupted: true,
-                    ..record(Err(message.clone()), 0, elapsed_ms, Vec::new())
+                    ..record(Err(message.clone()), kept, elapsed_ms, Vec::new())
                 });
                 return Err(CommandError::Cancelled(message));
             }

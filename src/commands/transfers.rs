@@ -32,8 +32,9 @@ impl Command for Transfers {
         let mut rows = Vec::new();
         let mut entries = Vec::new();
         for t in &ctx.node.transfers {
-            let rate = if t.elapsed_ms > 0 {
-                t.bytes as f64 / (t.elapsed_ms as f64 / 1000.0) / 1e6
+            let secs = t.elapsed_ms as f64 / 1000.0;
+            let rate = if secs > 0.0 {
+                t.bytes as f64 / secs / 1e6
             } else {
                 0.0
             };
@@ -42,11 +43,20 @@ impl Command for Transfers {
                 Err(e) if t.interrupted => ("interrupted", e.clone()),
                 Err(e) => ("failed", e.clone()),
             };
+            // The message may already start with the state ("interrupted; 6 MiB kept").
+            let detail = detail.strip_prefix(state).map_or(detail.as_str(), |rest| {
+                rest.trim_start_matches([';', ':', ' '])
+            });
             rows.push(vec![
                 t.name.clone(),
-                t.hash.chars().take(16).collect(),
+                // Whole: the shell shortens hashes on a terminal only.
+                t.hash.clone(),
                 human_bytes(t.bytes),
-                format!("{rate:.0} MB/s"),
+                if t.bytes > 0 && secs > 0.0 {
+                    format!("{}/s", human_bytes((t.bytes as f64 / secs) as u64))
+                } else {
+                    "—".into()
+                },
                 t.sources.join(", "),
                 format!("{state}: {detail}"),
             ]);

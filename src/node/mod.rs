@@ -70,6 +70,9 @@ pub struct Node {
     /// Peers that came from `[peers] file` (the seed's list), not from `addrs`.
     pub seed_list_peers: HashSet<PeerAddr>,
     pub last_search: Option<LastSearch>,
+    /// Hashes the last `files` listing showed: a prefix of one names it, as a prefix of
+    /// a search row's does.
+    pub last_listed: Vec<String>,
     pub transfers: Vec<TransferRecord>,
     /// Every peer known and how (the config's included), shared with the serving side
     /// (which names them in `peers` answers and pings them).
@@ -143,6 +146,7 @@ impl Node {
         Ok(Node {
             book: Arc::new(Mutex::new(book)),
             pex_asked: HashMap::new(),
+            last_listed: Vec::new(),
             settings,
             config_file: loaded.file,
             peers,

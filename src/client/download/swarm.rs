@@ -160,7 +160,34 @@ pub async fn run(
         runtime::spawn_blocking(move || resume::verify_chunks(&file, layout, &list, candidates))
             .await
     };
-    part_file.set_len(layout.size()).map_err(disk)?;
+    // Room for the rest first: a peer may claim any size, and the bytes of a large chunk
+    // are written before its hash is known.
+    let allocated = {
+        use std::os::unix::fs::MetadataExt;
+        part_file.metadata().map_or(0, |m| m.blocks() * 512)
+    };
+    let needed = layout.size().saturating_sub(allocated);
+    let dir = part.path.parent().unwrap_or(std::path::Path::new("."));
+    if let Some(free) = crate::client::landing::free_space(dir).filter(|&free| free < needed) {
+        if already.is_empty() {
+            resume::remove(&sidecar);
+            let _ = std::fs::remove_file(&part.path);
+        }
+        return Err(SwarmError::Landing(LandingError::NoSpace {
+            dir: dir.to_path_buf(),
+            needed,
+            free,
+        }));
+    }
+    if let Err(e) = part_file.set_len(layout.size()) {
+        // A size this file system cannot hold (a peer claiming petabytes, a full disk):
+        // nothing of this download is kept, so nothing is left behind.
+        if already.is_empty() {
+            resume::remove(&sidecar);
+            let _ = std::fs::remove_file(&part.path);
+        }
+        return Err(disk(e));
+    }
 
     let tracker = ChunkTracker::new(layout, &already);
     let resumed = tracker.verified_bytes();
