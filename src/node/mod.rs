@@ -363,7 +363,10 @@ impl Node {
                             book.answered(&peer, name);
                         }
                     }
-                    let _ = book.save();
+                    // The file holds discovered peers only: nothing to write without any.
+                    if book.entries().iter().any(|e| e.via != Via::Config) {
+                        let _ = book.save();
+                    }
                 }
                 runtime::sleep(PING_EVERY).await;
             }
