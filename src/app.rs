@@ -202,6 +202,12 @@ fn start_background_server(session: &mut Session) {
                 eprintln!("serving on {addr} (--no-serve to stop that)");
             }
             server.tell_peers(Arc::new(session.node.pex_source()));
+            if let Some(lan) = server
+                .local_addr()
+                .and_then(|addr| session.node.announce_on_lan(addr))
+            {
+                runtime::spawn_detached(lan);
+            }
             runtime::spawn_detached(server.run(std::future::pending::<()>()));
             runtime::spawn_detached(rescan_periodically(shares));
             runtime::spawn_detached(session.node.pinger());
@@ -222,7 +228,7 @@ async fn rescan_periodically(shares: Arc<Shares>) {
 }
 
 fn serve_mode(config_path: Option<&Path>) -> i32 {
-    let Some(session) = open_session(config_path, false) else {
+    let Some(mut session) = open_session(config_path, false) else {
         return 2;
     };
     let shares = session.node.shares_handle();
@@ -250,6 +256,12 @@ fn serve_mode(config_path: Option<&Path>) -> i32 {
     }
     let interrupt = session.node.interrupt().clone();
     server.tell_peers(Arc::new(session.node.pex_source()));
+    if let Some(lan) = server
+        .local_addr()
+        .and_then(|addr| session.node.announce_on_lan(addr))
+    {
+        runtime::spawn_detached(lan);
+    }
     runtime::spawn_detached(rescan_periodically(shares));
     runtime::spawn_detached(session.node.pinger());
     runtime::block_on(server.run(async move { interrupt.wait().await }));

@@ -6,7 +6,10 @@
 //! bounded in number, and contacted with the same limits as listed peers; content is
 //! trusted only by its hash, as always. Nothing here prints.
 
+mod mdns;
 mod peer_book;
+
+pub use mdns::Mdns;
 
 pub use peer_book::{PeerBook, Via};
 

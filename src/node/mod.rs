@@ -8,6 +8,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -20,13 +21,17 @@ pub use interrupt::{terminated, Interrupt};
 
 use crate::client::{PeerAddr, SearchRow};
 use crate::config::{LoadedConfig, Settings};
-use crate::discovery::{PeerBook, Via};
+use crate::discovery::{Mdns, PeerBook, Via};
+use crate::error_chain::error_chain;
 use crate::index::{ScanReport, ShareOptions, Shares};
 use crate::protocol::message::PexEntry;
 use crate::runtime;
 
 /// The most peers one command asks at once (DESIGN §6).
 pub const MAX_FANOUT: usize = 64;
+
+/// How long a command that does not serve looks for peers on mDNS before asking.
+const MDNS_LOOK: Duration = Duration::from_millis(1500);
 
 /// How often one peer is asked for the peers it knows.
 const PEX_EVERY: Duration = Duration::from_secs(60);
@@ -79,6 +84,12 @@ pub struct Node {
     pub book: Arc<Mutex<PeerBook>>,
     /// When each peer was last asked for its peers (at most once a minute each).
     pex_asked: HashMap<PeerAddr, Instant>,
+    /// LAN discovery, with `[discovery] mdns = true`.
+    mdns: Option<Arc<Mdns>>,
+    /// Whether found peers are collected in the background (a serving peer): then a
+    /// command need not wait for mDNS answers itself.
+    mdns_in_background: bool,
+    mdns_waited: bool,
     shares: Arc<Shares>,
     scanned: bool,
     interrupt: Interrupt,
@@ -146,6 +157,19 @@ impl Node {
         Ok(Node {
             book: Arc::new(Mutex::new(book)),
             pex_asked: HashMap::new(),
+            mdns: if settings.discovery.mdns {
+                match Mdns::browse() {
+                    Ok(mdns) => Some(Arc::new(mdns)),
+                    Err(e) => {
+                        tracing::warn!("{}; going on without LAN discovery", error_chain(&e));
+                        None
+                    }
+                }
+            } else {
+                None
+            },
+            mdns_in_background: false,
+            mdns_waited: false,
             last_listed: Vec::new(),
             settings,
             config_file: loaded.file,
@@ -235,6 +259,19 @@ impl Node {
     /// The peers a `search` or `get` asks: every known one and, with `pex`, those they
     /// name (one hop; each peer asked at most once a minute), remembered in the book.
     pub fn peers_to_ask(&mut self) -> Result<Vec<PeerAddr>, Interrupted> {
+        if let Some(mdns) = self.mdns.clone() {
+            // A command that is not serving looks for up to 1.5 s before its first
+            // fan-out; later ones (and serving peers) take what has come since.
+            let found = if self.mdns_waited || self.mdns_in_background {
+                mdns.found_now()
+            } else {
+                self.mdns_waited = true;
+                self.run(mdns.found_within(MDNS_LOOK))?
+            };
+            let found: Vec<(PeerAddr, Option<String>)> =
+                found.into_iter().map(|p| (p, None)).collect();
+            self.remember(&found, Via::Mdns);
+        }
         let known = self.known_peers();
         if !self.settings.discovery.pex {
             return Ok(known);
@@ -338,6 +375,39 @@ impl Node {
                 })
                 .collect()
         }
+    }
+
+    /// A serving peer announces itself on mDNS (with `mdns = true`) and collects the
+    /// peers found there into the book, until the process ends.
+    pub fn announce_on_lan(
+        &mut self,
+        listen: SocketAddr,
+    ) -> Option<impl Future<Output = ()> + Send + 'static> {
+        let mdns = self.mdns.as_mut()?;
+        match Arc::get_mut(mdns).map(|m| m.announce(&self.settings.node.name, listen)) {
+            Some(Err(e)) => tracing::warn!("{}", error_chain(&e)),
+            Some(Ok(())) => tracing::info!("announced on mDNS as {listen}"),
+            None => {}
+        }
+        self.mdns_in_background = true;
+        let mdns = mdns.clone();
+        let book = self.book.clone();
+        let statics = self.peers.clone();
+        Some(async move {
+            while let Some(found) = mdns.next_found().await {
+                let mut book = lock(&book);
+                let mut new = 0;
+                for peer in found.into_iter().filter(|p| !statics.contains(p)) {
+                    if book.add(peer.clone(), Via::Mdns, None) {
+                        tracing::info!("found {peer} on mDNS");
+                        new += 1;
+                    }
+                }
+                if new > 0 {
+                    let _ = book.save();
+                }
+            }
+        })
     }
 
     /// A serving peer pings every peer it knows at start and every 5 minutes, so that
