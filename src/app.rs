@@ -202,6 +202,12 @@ fn start_background_server(session: &mut Session) {
                 eprintln!("serving on {addr} (--no-serve to stop that)");
             }
             server.tell_peers(Arc::new(session.node.pex_source()));
+            if let Some(announcing) = server
+                .local_addr()
+                .and_then(|addr| session.node.announce_on_dht(addr))
+            {
+                runtime::spawn_detached(announcing);
+            }
             if let Some(lan) = server
                 .local_addr()
                 .and_then(|addr| session.node.announce_on_lan(addr))
@@ -256,6 +262,12 @@ fn serve_mode(config_path: Option<&Path>) -> i32 {
     }
     let interrupt = session.node.interrupt().clone();
     server.tell_peers(Arc::new(session.node.pex_source()));
+    if let Some(announcing) = server
+        .local_addr()
+        .and_then(|addr| session.node.announce_on_dht(addr))
+    {
+        runtime::spawn_detached(announcing);
+    }
     if let Some(lan) = server
         .local_addr()
         .and_then(|addr| session.node.announce_on_lan(addr))

@@ -63,7 +63,18 @@ impl Command for Get {
         // With --from, only those peers are asked (listed or not); else every known one.
         let asked = match &allowed {
             Some(allowed) => allowed.clone(),
-            None => node.peers_to_ask()?,
+            None => {
+                let mut asked = node.peers_to_ask()?;
+                // A hash: the DHT's holders of that content are asked too.
+                if let Ok(hash) = args.what.parse() {
+                    for peer in node.dht_holders(&hash)? {
+                        if !asked.contains(&peer) {
+                            asked.push(peer);
+                        }
+                    }
+                }
+                asked
+            }
         };
         let chosen = node
             .run(choose(

@@ -53,7 +53,13 @@ impl Command for Search {
     fn run(&self, ctx: &mut Context<'_>, matches: clap::ArgMatches) -> CommandResult {
         let args: SearchArgs = from_matches(&matches)?;
         let query = args.pattern.join(" ");
-        let asked = ctx.node.peers_to_ask()?;
+        let mut asked = ctx.node.peers_to_ask()?;
+        // The DHT's holders of the pattern's words are asked too (none for `*`).
+        for peer in ctx.node.dht_holders_of_words(&query)? {
+            if !asked.contains(&peer) {
+                asked.push(peer);
+            }
+        }
         if asked.is_empty() {
             return Err(CommandError::Failed(anyhow!(
                 "no peers to ask: `peers add HOST[:PORT]` adds one"

@@ -6,9 +6,11 @@
 //! bounded in number, and contacted with the same limits as listed peers; content is
 //! trusted only by its hash, as always. Nothing here prints.
 
+mod dht;
 mod mdns;
 mod peer_book;
 
+pub use dht::{bootstrap_from, content_id, keyword_id, words, Bootstrap, DhtNode};
 pub use mdns::Mdns;
 
 pub use peer_book::{PeerBook, Via};

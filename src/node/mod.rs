@@ -21,7 +21,9 @@ pub use interrupt::{terminated, Interrupt};
 
 use crate::client::{PeerAddr, SearchRow};
 use crate::config::{LoadedConfig, Settings};
-use crate::discovery::{Mdns, PeerBook, Via};
+use crate::discovery::{
+    bootstrap_from, content_id, keyword_id, words, DhtNode, Mdns, PeerBook, Via,
+};
 use crate::error_chain::error_chain;
 use crate::index::{ScanReport, ShareOptions, Shares};
 use crate::protocol::message::PexEntry;
@@ -29,6 +31,12 @@ use crate::runtime;
 
 /// The most peers one command asks at once (DESIGN §6).
 pub const MAX_FANOUT: usize = 64;
+
+/// How long a DHT lookup may take within a command.
+const DHT_LOOKUP: Duration = Duration::from_secs(3);
+/// How often a serving peer announces again what it shares.
+const ANNOUNCE_EVERY: Duration = Duration::from_secs(20 * 60);
+type BTreeSetOfWords = std::collections::BTreeSet<String>;
 
 /// How long a command that does not serve looks for peers on mDNS before asking.
 const MDNS_LOOK: Duration = Duration::from_millis(1500);
@@ -90,6 +98,9 @@ pub struct Node {
     /// command need not wait for mDNS answers itself.
     mdns_in_background: bool,
     mdns_waited: bool,
+    /// The Mainline DHT node, with `[discovery] dht = true` (started when first needed,
+    /// or by a serving peer on its listen address).
+    dht: Option<Arc<DhtNode>>,
     shares: Arc<Shares>,
     scanned: bool,
     interrupt: Interrupt,
@@ -170,6 +181,7 @@ impl Node {
             },
             mdns_in_background: false,
             mdns_waited: false,
+            dht: None,
             last_listed: Vec::new(),
             settings,
             config_file: loaded.file,
@@ -375,6 +387,131 @@ impl Node {
                 })
                 .collect()
         }
+    }
+
+    /// The DHT node, started on `listen` (the TCP address and port) if it is not yet;
+    /// `None` without `dht = true`, or when it cannot start (said once).
+    fn dht_on(&mut self, listen: SocketAddr) -> Option<Arc<DhtNode>> {
+        if !self.settings.discovery.dht {
+            return None;
+        }
+        if self.dht.is_none() {
+            let list = &self.settings.discovery.dht_bootstrap;
+            let bootstrap = bootstrap_from(list, listen);
+            if matches!(bootstrap, crate::discovery::Bootstrap::Alone)
+                && !list.iter().any(|e| {
+                    PeerAddr::parse(e).ok().map(|p| p.to_string()) == Some(listen.to_string())
+                })
+            {
+                tracing::warn!(
+                    "no address in discovery.dht_bootstrap could be used: this node is alone in its DHT"
+                );
+            }
+            match DhtNode::start(listen, bootstrap) {
+                Ok(node) => self.dht = Some(Arc::new(node)),
+                Err(e) => {
+                    tracing::warn!("{}; going on without the DHT", error_chain(&e));
+                    self.settings.discovery.dht = false;
+                }
+            }
+        }
+        self.dht.clone()
+    }
+
+    /// A command's DHT node: on the listen address's IP, any port (it does not serve).
+    fn dht_for_command(&mut self) -> Option<Arc<DhtNode>> {
+        let ip = self
+            .settings
+            .node
+            .listen
+            .parse::<SocketAddr>()
+            .map(|a| a.ip())
+            .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+        self.dht_on(SocketAddr::new(ip, 0))
+    }
+
+    /// Holders of `hash` the DHT knows (remembered in the book as `dht`).
+    pub fn dht_holders(
+        &mut self,
+        hash: &crate::content::ContentHash,
+    ) -> Result<Vec<PeerAddr>, Interrupted> {
+        let Some(dht) = self.dht_for_command() else {
+            return Ok(Vec::new());
+        };
+        let found = self.run(dht.holders(content_id(hash), DHT_LOOKUP))?;
+        self.remember_found(&found, Via::Dht);
+        Ok(found)
+    }
+
+    /// Peers the DHT knows for the literal words of a search pattern (none for `*`).
+    pub fn dht_holders_of_words(&mut self, pattern: &str) -> Result<Vec<PeerAddr>, Interrupted> {
+        let literal: String = pattern.replace(['*', '?'], " ");
+        let words = words(&literal);
+        if words.is_empty() {
+            return Ok(Vec::new());
+        }
+        let Some(dht) = self.dht_for_command() else {
+            return Ok(Vec::new());
+        };
+        let lookups = words.iter().map(|w| {
+            let dht = dht.clone();
+            let id = keyword_id(w);
+            async move { dht.holders(id, DHT_LOOKUP).await }
+        });
+        let all = self.run(futures_util::future::join_all(lookups))?;
+        let mut found: Vec<PeerAddr> = Vec::new();
+        for peer in all.into_iter().flatten() {
+            if !found.contains(&peer) && found.len() < MAX_FANOUT {
+                found.push(peer);
+            }
+        }
+        self.remember_found(&found, Via::Dht);
+        Ok(found)
+    }
+
+    fn remember_found(&mut self, found: &[PeerAddr], via: Via) {
+        let own = self.own_addrs();
+        let found: Vec<(PeerAddr, Option<String>)> = found
+            .iter()
+            .filter(|p| !own.contains(p))
+            .map(|p| (p.clone(), None))
+            .collect();
+        self.remember(&found, via);
+    }
+
+    /// A serving peer on `listen` joins the DHT there and announces what it shares:
+    /// every content id and every keyword id, again every 20 minutes.
+    pub fn announce_on_dht(
+        &mut self,
+        listen: SocketAddr,
+    ) -> Option<impl Future<Output = ()> + Send + 'static> {
+        let dht = self.dht_on(listen)?;
+        if !self.settings.discovery.announce {
+            return None;
+        }
+        let shares = self.shares.clone();
+        Some(async move {
+            loop {
+                let catalog = shares.catalog();
+                let mut ids = Vec::new();
+                let mut seen = HashSet::new();
+                for file in catalog.files() {
+                    if seen.insert(file.sha256) {
+                        ids.push(content_id(&file.sha256));
+                    }
+                }
+                let mut keywords = BTreeSetOfWords::default();
+                for file in catalog.files() {
+                    for word in words(&file.name) {
+                        keywords.insert(word);
+                    }
+                }
+                ids.extend(keywords.iter().map(|w| keyword_id(w)));
+                let done = dht.announce(&ids, listen.port()).await;
+                tracing::info!("announced {done} of {} ids on the DHT", ids.len());
+                runtime::sleep(ANNOUNCE_EVERY).await;
+            }
+        })
     }
 
     /// A serving peer announces itself on mDNS (with `mdns = true`) and collects the
