@@ -118,5 +118,26 @@ fn a_client_with_no_peers_finds_content_through_a_private_dht() {
             .any(|p| p["addr"] == format!("127.0.0.7:{PORT}").as_str() && p["via"] == "dht"),
         "{listed:?}"
     );
+
+    // A fresh client's `peers` lists the peers it meets in the DHT (every p2p DHT node
+    // listens on its peer's own address and port).
+    let fresh = conf(
+        root,
+        "fresh",
+        "127.0.0.1:0",
+        &root.join("fresh-share"),
+        true,
+    );
+    let met = p2p(root, &fresh, "peers\n");
+    assert_eq!(met.code, 0, "{}", met.stderr);
+    let listed = met.json_lines()[0]["peers"].as_array().unwrap().clone();
+    let via_dht = listed
+        .iter()
+        .filter(|p| p["via"] == "dht" && p["up"] == true)
+        .count();
+    assert!(
+        via_dht >= 3,
+        "only {via_dht} peers found through the DHT: {listed:?}"
+    );
     drop(peers);
 }

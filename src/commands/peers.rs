@@ -70,6 +70,8 @@ impl Command for Peers {
 }
 
 fn list(ctx: &mut Context<'_>) -> CommandResult {
+    // Every peer known, discovery included (peer exchange, mDNS, the DHT's nodes).
+    ctx.node.peers_to_ask()?;
     let known = ctx.node.known_peers();
     let statuses = ctx.node.run(ping_all(&known))?;
     let via = |peer: &PeerAddr| ctx.node.via(peer).as_str();

@@ -107,6 +107,25 @@ impl DhtNode {
         done
     }
 
+    /// The DHT nodes closest to this one, within `limit`: p2p peers, since every p2p DHT
+    /// node listens on its peer's TCP address and port (DESIGN §6).
+    pub async fn neighbours(&self, limit: Duration) -> Vec<PeerAddr> {
+        let lookup = async {
+            let own = *self.dht.info().await.id();
+            self.dht.find_node(own).await
+        };
+        let nodes = crate::runtime::timeout(limit, lookup)
+            .await
+            .unwrap_or_default();
+        nodes
+            .iter()
+            .map(|n| n.address())
+            .filter(|a| a.port() != 0)
+            .take(MAX_HOLDERS)
+            .filter_map(|a| PeerAddr::parse(&a.to_string()).ok())
+            .collect()
+    }
+
     /// Who announced `id`, within `limit` time: de-duplicated, at most [`MAX_HOLDERS`].
     pub async fn holders(&self, id: Id, limit: Duration) -> Vec<PeerAddr> {
         let mut stream = self.dht.get_peers(id);

@@ -284,6 +284,10 @@ impl Node {
                 found.into_iter().map(|p| (p, None)).collect();
             self.remember(&found, Via::Mdns);
         }
+        if let Some(dht) = self.dht_for_command() {
+            let found = self.run(dht.neighbours(DHT_LOOKUP))?;
+            self.remember_found(&found, Via::Dht);
+        }
         let known = self.known_peers();
         if !self.settings.discovery.pex {
             return Ok(known);
