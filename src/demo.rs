@@ -4,12 +4,14 @@
 //! temporary folder; then the REPL (or a piped script) runs on a session whose peers
 //! are those three. Everything is removed on exit.
 
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
 
 use crate::app::{interactive_or_script, open_session, Cli};
+use crate::discovery::{self, Bootstrap, DhtNode};
 use crate::index::{ShareOptions, Shares};
 use crate::protocol::DEFAULT_PORT;
 use crate::runtime;
@@ -69,7 +71,7 @@ fn make_samples(root: &Path) -> Result<()> {
     Ok(())
 }
 
-async fn start_peer(name: &str, ip: &str, root: &Path) -> Result<Server> {
+async fn start_peer(name: &str, ip: &str, root: &Path) -> Result<(Server, Arc<Shares>)> {
     let shares = Arc::new(Shares::new(
         vec![root.join(name)],
         ShareOptions {
@@ -81,10 +83,30 @@ async fn start_peer(name: &str, ip: &str, root: &Path) -> Result<Server> {
     runtime::spawn_blocking(move || scanner.scan()).await;
     let limits = ServerLimits::from_settings(&crate::config::ServerSettings::default());
     let preferred = format!("{ip}:{DEFAULT_PORT}");
-    match Server::bind(&preferred, name.to_string(), shares.clone(), limits.clone()).await {
-        Ok(server) => Ok(server),
-        Err(_) => Ok(Server::bind(&format!("{ip}:0"), name.to_string(), shares, limits).await?),
+    let server =
+        match Server::bind(&preferred, name.to_string(), shares.clone(), limits.clone()).await {
+            Ok(server) => server,
+            Err(_) => {
+                Server::bind(&format!("{ip}:0"), name.to_string(), shares.clone(), limits).await?
+            }
+        };
+    Ok((server, shares))
+}
+
+/// Every content and keyword id `shares` holds, as a serving peer announces them.
+fn dht_ids(shares: &Shares) -> Vec<mainline::Id> {
+    let catalog = shares.catalog();
+    let mut ids: Vec<mainline::Id> = Vec::new();
+    let mut words = std::collections::BTreeSet::new();
+    for file in catalog.files() {
+        let id = discovery::content_id(&file.sha256);
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+        words.extend(discovery::words(&file.name));
     }
+    ids.extend(words.iter().map(|w| discovery::keyword_id(w)));
+    ids
 }
 
 pub fn run(cli: &Cli) -> i32 {
@@ -97,31 +119,73 @@ pub fn run(cli: &Cli) -> i32 {
     }
 }
 
+/// Waits (a few seconds at most) until the demo's peer has met the three peers in the
+/// DHT; should the DHT not deliver, they are listed as static peers instead, so that the
+/// demo works either way.
+fn find_the_peers(session: &mut crate::shell::session::Session, addrs: &[(&str, String)]) {
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_secs(6) {
+        if session.node.peers_to_ask().is_err() {
+            break;
+        }
+        let known = session.node.known_peers();
+        let all = addrs
+            .iter()
+            .all(|(_, a)| crate::content::PeerAddr::parse(a).is_ok_and(|p| known.contains(&p)));
+        if all {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    eprintln!("(the DHT did not introduce every peer in time: listing them directly)");
+    for (_, addr) in addrs {
+        if let Ok(peer) = crate::content::PeerAddr::parse(addr) {
+            session.node.add_peer(peer);
+        }
+    }
+}
+
 fn run_demo(cli: &Cli) -> Result<i32> {
     let temp = tempfile::Builder::new().prefix("p2p-demo-").tempdir()?;
     let root = temp.path();
     make_samples(root)?;
     let mut addrs = Vec::new();
+    // The three peers form a private Mainline DHT (the first alone, the others through
+    // it), announce what they share, and the demo's own peer finds them there.
+    let mut dht_nodes = Vec::new();
     for (name, ip) in PEERS {
-        let server = runtime::block_on(start_peer(name, ip, root))?;
-        let addr = server
+        let (server, shares) = runtime::block_on(start_peer(name, ip, root))?;
+        let local = server
             .local_addr()
-            .map_or_else(|| format!("{ip}:{DEFAULT_PORT}"), |a| a.to_string());
-        addrs.push((name, addr));
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)));
+        let first = addrs.first().map(|(_, a): &(&str, String)| a.clone());
+        let bootstrap = match &first {
+            None => Bootstrap::Alone,
+            Some(first) => discovery::bootstrap_from(std::slice::from_ref(first), local),
+        };
+        match DhtNode::start(local, bootstrap) {
+            Ok(node) => {
+                let node = Arc::new(node);
+                let announcer = node.clone();
+                let ids = dht_ids(&shares);
+                runtime::spawn_detached(async move {
+                    announcer.announce(&ids, local.port()).await;
+                });
+                dht_nodes.push(node);
+            }
+            Err(e) => eprintln!("warning: demo: {}", crate::error_chain::error_chain(&e)),
+        }
+        addrs.push((name, local.to_string()));
         runtime::spawn_detached(server.run(std::future::pending::<()>()));
     }
     let me = root.join("me");
     std::fs::create_dir_all(&me)?;
-    let peer_list = addrs
-        .iter()
-        .map(|(_, a)| format!("{a:?}"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let first_peer = addrs.first().map(|(_, a)| a.clone()).unwrap_or_default();
     let config_path = root.join("p2p.conf");
     std::fs::write(
         &config_path,
         format!(
-            "# Written by `p2p demo`; removed when it ends.\n[node]\nname = \"you\"\nstate_dir = \"./.state-you\"\n\n[share]\ndirs = [\"./me\"]\n\n[download]\ndir = \"./downloads\"\n\n[peers]\naddrs = [{peer_list}]\n"
+            "# Written by `p2p demo`; removed when it ends.\n[node]\nname = \"you\"\nstate_dir = \"./.state-you\"\n\n[share]\ndirs = [\"./me\"]\n\n[download]\ndir = \"./downloads\"\n\n[peers]\naddrs = []\n\n[discovery]\ndht = true\ndht_bootstrap = [{first_peer:?}]\n"
         ),
     )?;
 
@@ -138,6 +202,7 @@ fn run_demo(cli: &Cli) -> Result<i32> {
     let Some(mut session) = open_session(Some(&config_path), cli.json) else {
         return Ok(2);
     };
+    find_the_peers(&mut session, &addrs);
     let mut demo_cli = Cli {
         config: Some(config_path),
         json: cli.json,
@@ -150,6 +215,7 @@ fn run_demo(cli: &Cli) -> Result<i32> {
     demo_cli.no_serve = true;
     let code = interactive_or_script(&mut session, &demo_cli);
     drop(session);
+    drop(dht_nodes);
     drop(temp);
     Ok(code)
 }

@@ -224,6 +224,8 @@ fn demo_runs_piped() {
     let peers = lines[0]["peers"].as_array().unwrap();
     assert_eq!(peers.len(), 3);
     assert!(peers.iter().all(|p| p["up"] == true), "{peers:?}");
+    // Issue 12: the demo's peer lists none; it meets the three in their private DHT.
+    assert!(peers.iter().all(|p| p["via"] == "dht"), "{peers:?}");
     // One row per distinct content, with every holder (issue 10): the demo's welcome.txt
     // is on all three peers.
     let results = lines[1]["results"].as_array().unwrap();

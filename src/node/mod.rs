@@ -285,8 +285,22 @@ impl Node {
             self.remember(&found, Via::Mdns);
         }
         if let Some(dht) = self.dht_for_command() {
-            let found = self.run(dht.neighbours(DHT_LOOKUP))?;
-            self.remember_found(&found, Via::Dht);
+            // DHT nodes are p2p peers, except other commands' short-lived nodes: a new
+            // one counts once it answers a ping as a p2p peer.
+            let met = self.run(dht.neighbours(DHT_LOOKUP))?;
+            let new: Vec<PeerAddr> = {
+                let book = lock(&self.book);
+                met.into_iter()
+                    .filter(|p| !book.contains(p) && !self.peers.contains(p))
+                    .collect()
+            };
+            let answers = self.run(crate::client::ping_all(&new))?;
+            let peers: Vec<PeerAddr> = answers
+                .into_iter()
+                .filter(|(_, a)| matches!(a, Ok(s) if matches!(s.kind, crate::client::PeerKind::P2p(_))))
+                .map(|(p, _)| p)
+                .collect();
+            self.remember_found(&peers, Via::Dht);
         }
         let known = self.known_peers();
         if !self.settings.discovery.pex {
