@@ -21,7 +21,7 @@ pub mod config;
 pub(crate) mod config_edit;
 pub mod content;
 pub(crate) mod demo;
-pub(crate) mod discovery;
+pub mod discovery;
 pub(crate) mod error_chain;
 pub mod index;
 pub(crate) mod logging;
