@@ -3,7 +3,9 @@
 //! with no static peers that finds, by the DHT alone, a file only one of them holds:
 //! by its hash (`get`) and by a word of its name (`search`). The peers it found are
 //! listed `via` dht, and still after a restart with `dht = false` (the peer book).
-//! Nothing leaves the machine: every bootstrap list names local peers only.
+//! A DHT node that announces the content on a closed port changes nothing but one
+//! refused connection. Nothing leaves the machine: every bootstrap list names local
+//! peers only.
 
 mod common;
 
@@ -68,6 +70,16 @@ fn a_client_with_no_peers_finds_content_through_a_private_dht() {
         true,
     );
 
+    // A hostile DHT node claims the needle on a port where nobody listens: a hint that
+    // costs one refused connection, never the download.
+    let liar = p2p::discovery::DhtNode::start(
+        format!("127.0.0.9:{PORT}").parse().unwrap(),
+        p2p::discovery::Bootstrap::Through(vec![format!("127.0.0.2:{PORT}").parse().unwrap()]),
+    )
+    .unwrap();
+    let needle_id = p2p::discovery::content_id(&hash.parse().unwrap());
+    async_std::task::block_on(liar.announce(&[needle_id], 1));
+
     // Announcing takes a moment after each peer starts: try until it is found.
     let started = Instant::now();
     let got = loop {
@@ -82,6 +94,7 @@ fn a_client_with_no_peers_finds_content_through_a_private_dht() {
     let landed = PathBuf::from(line["path"].as_str().unwrap());
     assert_eq!(sha256_file(&landed), hash);
     assert_eq!(line["sources"][0], format!("127.0.0.7:{PORT}"), "{line}");
+    assert_eq!(line["sources"].as_array().unwrap().len(), 1, "{line}");
 
     let found = p2p(root, &client, "search needle\npeers\n");
     assert_eq!(found.code, 0, "{}", found.stderr);
