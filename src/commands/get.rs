@@ -17,6 +17,9 @@ use crate::node::TransferRecord;
 
 pub struct Get;
 
+/// The most sources one download takes.
+const MAX_SOURCES: usize = 16;
+
 #[derive(Args)]
 struct GetArgs {
     /// Row number of the last search, a SHA-256, or an exact file name
@@ -92,6 +95,9 @@ impl Command for Get {
         if sources.is_empty() {
             return Err(failed(SelectError::NotFromThose(chosen.hash)));
         }
+        // At most 16 sources for one download (DESIGN §6): more add connections, not
+        // speed. P2P/1 sources come first.
+        let sources: Vec<Source> = sources.into_iter().take(MAX_SOURCES).collect();
         let target = match args.to {
             Some(path) => Target::Path(expand_home(path)),
             None => Target::Folder(ctx.node.settings.download.dir.clone()),
