@@ -5,7 +5,7 @@
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use clap::{CommandFactory, Parser};
 
@@ -18,9 +18,6 @@ use crate::shell::dispatch;
 use crate::shell::repl::run_repl;
 use crate::shell::script::run_script;
 use crate::shell::session::{OutputMode, Session};
-
-/// How often a serving peer looks for new or changed files in its shares.
-const RESCAN_INTERVAL: Duration = Duration::from_secs(30);
 
 #[derive(Parser, Debug)]
 #[command(
@@ -201,35 +198,13 @@ fn start_background_server(session: &mut Session) {
             if let Some(addr) = server.local_addr() {
                 eprintln!("serving on {addr} (--no-serve to stop that)");
             }
-            server.tell_peers(Arc::new(session.node.pex_source()));
-            if let Some(announcing) = server
-                .local_addr()
-                .and_then(|addr| session.node.announce_on_dht(addr))
-            {
-                runtime::spawn_detached(announcing);
-            }
-            if let Some(lan) = server
-                .local_addr()
-                .and_then(|addr| session.node.announce_on_lan(addr))
-            {
-                runtime::spawn_detached(lan);
-            }
+            session.node.start_serving(&mut server);
             runtime::spawn_detached(server.run(std::future::pending::<()>()));
-            runtime::spawn_detached(rescan_periodically(shares));
-            runtime::spawn_detached(session.node.pinger());
         }
         Err(e) => eprintln!(
             "warning: {}; going on as a client only",
             crate::error_chain::error_chain(&e)
         ),
-    }
-}
-
-async fn rescan_periodically(shares: Arc<Shares>) {
-    loop {
-        runtime::sleep(RESCAN_INTERVAL).await;
-        let scanner = shares.clone();
-        runtime::spawn_blocking(move || scanner.scan()).await;
     }
 }
 
@@ -261,21 +236,7 @@ fn serve_mode(config_path: Option<&Path>) -> i32 {
         None => println!("listening on {}", settings.node.listen),
     }
     let interrupt = session.node.interrupt().clone();
-    server.tell_peers(Arc::new(session.node.pex_source()));
-    if let Some(announcing) = server
-        .local_addr()
-        .and_then(|addr| session.node.announce_on_dht(addr))
-    {
-        runtime::spawn_detached(announcing);
-    }
-    if let Some(lan) = server
-        .local_addr()
-        .and_then(|addr| session.node.announce_on_lan(addr))
-    {
-        runtime::spawn_detached(lan);
-    }
-    runtime::spawn_detached(rescan_periodically(shares));
-    runtime::spawn_detached(session.node.pinger());
+    session.node.start_serving(&mut server);
     runtime::block_on(server.run(async move { interrupt.wait().await }));
     use std::sync::atomic::Ordering::Relaxed;
     eprintln!(
