@@ -31,6 +31,9 @@ _p2p() {
             p2p,help)
                 cmd="p2p__subcmd__help"
                 ;;
+            p2p,id)
+                cmd="p2p__subcmd__id"
+                ;;
             p2p,peers)
                 cmd="p2p__subcmd__peers"
                 ;;
@@ -68,7 +71,7 @@ _p2p() {
 
     case "${cmd}" in
         p2p)
-            opts="-v -q -h -V --config --json --no-serve --keep-going --verbose --quiet --help --version serve demo completions peers search get share unshare rescan files transfers help quit"
+            opts="-v -q -h -V --config --json --no-serve --keep-going --verbose --quiet --help --version serve demo completions peers search get share unshare rescan files transfers id help quit"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -150,6 +153,20 @@ _p2p() {
             return 0
             ;;
         p2p__subcmd__help)
+            opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        p2p__subcmd__id)
             opts="-h --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -377,7 +394,7 @@ _p2p_dynamic() {
                 return 0
             fi
             ;;
-        serve|demo|completions|peers|search|get|share|unshare|rescan|files|transfers|help|quit)
+        serve|demo|completions|peers|search|get|share|unshare|rescan|files|transfers|id|help|quit)
             ;;
         *)
             # A plugin: its arguments are its own business; offer file names.

@@ -43,6 +43,7 @@ complete -c p2p -n "__fish_p2p_needs_command" -a "unshare" -d 'stop sharing a fo
 complete -c p2p -n "__fish_p2p_needs_command" -a "rescan" -d 're-index the shared folders (only new or changed files are hashed)'
 complete -c p2p -n "__fish_p2p_needs_command" -a "files" -d 'list what this peer shares'
 complete -c p2p -n "__fish_p2p_needs_command" -a "transfers" -d 'downloads of this session: done and failed, with rate and sources'
+complete -c p2p -n "__fish_p2p_needs_command" -a "id" -d 'this peer\'s ID, to give to friends who pin it'
 complete -c p2p -n "__fish_p2p_needs_command" -a "help" -d 'list commands, or explain one'
 complete -c p2p -n "__fish_p2p_needs_command" -a "quit" -d 'leave (also `exit`, or Ctrl-D at an empty prompt)'
 complete -c p2p -n "__fish_p2p_using_subcommand serve" -s h -l help -d 'Print help'
@@ -62,6 +63,7 @@ complete -c p2p -n "__fish_p2p_using_subcommand unshare" -s h -l help -d 'Print 
 complete -c p2p -n "__fish_p2p_using_subcommand rescan" -s h -l help -d 'Print help'
 complete -c p2p -n "__fish_p2p_using_subcommand files" -s h -l help -d 'Print help'
 complete -c p2p -n "__fish_p2p_using_subcommand transfers" -s h -l help -d 'Print help'
+complete -c p2p -n "__fish_p2p_using_subcommand id" -s h -l help -d 'Print help'
 complete -c p2p -n "__fish_p2p_using_subcommand help" -s h -l help -d 'Print help'
 complete -c p2p -n "__fish_p2p_using_subcommand quit" -s h -l help -d 'Print help'
 

@@ -137,6 +137,12 @@ _arguments "${_arguments_options[@]}" : \
 '--help[Print help]' \
 && ret=0
 ;;
+(id)
+_arguments "${_arguments_options[@]}" : \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
 (help)
 _arguments "${_arguments_options[@]}" : \
 '-h[Print help]' \
@@ -169,6 +175,7 @@ _p2p_commands() {
 'rescan:re-index the shared folders (only new or changed files are hashed)' \
 'files:list what this peer shares' \
 'transfers:downloads of this session\: done and failed, with rate and sources' \
+'id:this peer'\''s ID, to give to friends who pin it' \
 'help:list commands, or explain one' \
 'quit:leave (also \`exit\`, or Ctrl-D at an empty prompt)' \
     )
@@ -199,6 +206,11 @@ _p2p__subcmd__get_commands() {
 _p2p__subcmd__help_commands() {
     local commands; commands=()
     _describe -t commands 'p2p help commands' commands "$@"
+}
+(( $+functions[_p2p__subcmd__id_commands] )) ||
+_p2p__subcmd__id_commands() {
+    local commands; commands=()
+    _describe -t commands 'p2p id commands' commands "$@"
 }
 (( $+functions[_p2p__subcmd__peers_commands] )) ||
 _p2p__subcmd__peers_commands() {

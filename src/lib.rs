@@ -31,3 +31,4 @@ pub mod protocol;
 pub(crate) mod runtime;
 pub mod server;
 pub(crate) mod shell;
+pub(crate) mod transport;

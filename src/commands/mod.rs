@@ -7,6 +7,7 @@ mod context;
 mod files;
 mod get;
 mod help;
+mod id;
 pub mod output;
 mod peers;
 mod quit;
@@ -146,6 +147,7 @@ impl Registry {
                 Box::new(rescan::Rescan),
                 Box::new(files::Files),
                 Box::new(transfers::Transfers),
+                Box::new(id::Id),
                 Box::new(help::Help),
                 Box::new(quit::Quit),
             ],

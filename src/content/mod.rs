@@ -10,6 +10,7 @@ pub mod allow;
 pub mod hash;
 pub mod layout;
 pub mod peer_addr;
+pub mod peer_id;
 
 /// The port of the seed design, and ours when an address names none.
 pub const DEFAULT_PORT: u16 = 12000;
@@ -18,3 +19,4 @@ pub use allow::{AllowList, BadAllowEntry};
 pub use hash::{BadHash, ContentHash};
 pub use layout::{ChunkIndex, Layout, LayoutError};
 pub use peer_addr::{BadPeerAddr, PeerAddr};
+pub use peer_id::{BadPeerId, PeerId};

@@ -25,6 +25,7 @@ use crate::discovery::{DhtNode, Mdns, PeerBook, Via};
 use crate::error_chain::error_chain;
 use crate::index::{ScanReport, ShareOptions, Shares};
 use crate::runtime;
+use crate::transport::{Identity, IdentityError};
 
 /// The most peers one command asks at once (DESIGN §6).
 pub const MAX_FANOUT: usize = 64;
@@ -83,6 +84,7 @@ pub struct Node {
     /// The Mainline DHT node, with `[discovery] dht = true` (started when first needed,
     /// or by a serving peer on its listen address).
     dht: Option<Arc<DhtNode>>,
+    identity: Option<Arc<Identity>>,
     shares: Arc<Shares>,
     scanned: bool,
     interrupt: Interrupt,
@@ -164,6 +166,7 @@ impl Node {
             mdns_in_background: false,
             mdns_waited: false,
             dht: None,
+            identity: None,
             last_listed: Vec::new(),
             settings,
             config_file: loaded.file,
@@ -232,6 +235,16 @@ impl Node {
         shares.remember(path, hash);
         self.run(runtime::spawn_blocking(move || shares.scan()))?;
         Ok(())
+    }
+
+    /// This peer's identity (made on first use, kept in `node.state_dir`).
+    pub fn identity(&mut self) -> Result<Arc<Identity>, IdentityError> {
+        if let Some(identity) = &self.identity {
+            return Ok(identity.clone());
+        }
+        let identity = Arc::new(Identity::load_or_create(&self.settings.node.state_dir)?);
+        self.identity = Some(identity.clone());
+        Ok(identity)
     }
 
     /// The rows `get N` and hash prefixes refer to (none before the first search).
