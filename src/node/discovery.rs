@@ -47,6 +47,15 @@ impl Node {
     /// announcing itself on the DHT and mDNS when those are on.
     pub fn start_serving(&mut self, server: &mut crate::server::Server) {
         server.tell_peers(Arc::new(self.pex_source()));
+        // P2P/2 beside P2P/1 and the seed protocol, with this peer's identity.
+        match self
+            .identity()
+            .map_err(|e| error_chain(&e))
+            .and_then(|id| crate::transport::server_config(&id).map_err(|e| error_chain(&e)))
+        {
+            Ok(config) => server.speak_p2p2(config),
+            Err(e) => tracing::warn!("{e}; serving P2P/1 only"),
+        }
         if let Some(addr) = server.local_addr() {
             if let Some(announcing) = self.announce_on_dht(addr) {
                 runtime::spawn_detached(announcing);

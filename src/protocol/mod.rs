@@ -28,6 +28,9 @@ pub mod name;
 /// The 5 bytes both sides send first on a P2P/1 connection.
 pub const PREAMBLE: [u8; 5] = [0x00, b'P', b'2', b'P', 0x01];
 
+/// P2P/2's preamble: the same frames and ops inside TLS 1.3 (DESIGN §7).
+pub const PREAMBLE_V2: [u8; 5] = [0x00, b'P', b'2', b'P', 0x02];
+
 pub use crate::content::DEFAULT_PORT;
 
 /// The protocol version `ping` reports.

@@ -26,8 +26,13 @@ use crate::content::hash::ContentHash;
 use crate::index::SharedFile;
 use crate::protocol::frame::{self, FrameType};
 use crate::protocol::message::{ErrorCode, RemoteError, Request};
-use crate::protocol::{legacy::MESSAGE_LIMIT, PREAMBLE};
+use crate::protocol::{legacy::MESSAGE_LIMIT, PREAMBLE, PREAMBLE_V2};
 use crate::runtime::{self, TcpStream};
+
+/// A connection's byte stream: the TCP socket itself (P2P/1, legacy), or TLS over it
+/// (P2P/2).
+trait Stream: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin {}
+impl<T: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin> Stream for T {}
 
 /// Bytes read from the socket at once.
 const READ_BUFFER: usize = 64 * 1024;
@@ -90,6 +95,34 @@ pub(crate) async fn serve(
         };
         first.extend_from_slice(&more[..n]);
     }
+    if first[..PREAMBLE.len()] == PREAMBLE_V2 {
+        if let Some(acceptor) = &context.tls {
+            // P2P/2: the preamble back, then TLS 1.3 (client first), within the hello
+            // time; then the same frames inside it.
+            if first.len() > PREAMBLE_V2.len()
+                || send(&mut stream, &PREAMBLE_V2, &context).await.is_err()
+            {
+                return;
+            }
+            let left = preamble_limit.saturating_sub(arrived.elapsed());
+            let Ok(Ok(tls)) = runtime::timeout(left, acceptor.accept(stream)).await else {
+                return;
+            };
+            if let Some(id) = crate::transport::peer_id_of(tls.get_ref().1) {
+                served.client_id = Some(id);
+            }
+            let mut tls = tls;
+            if slot.kind == SlotKind::Busy {
+                let error =
+                    RemoteError::new(ErrorCode::Busy, "too many connections, try again later");
+                let _ = send_answer(&mut tls, &error.to_body(), &context).await;
+                return;
+            }
+            request_loop(tls, Vec::new(), &context, &slot, &mut served).await;
+            served.log();
+            return;
+        }
+    }
     if send(&mut stream, &PREAMBLE, &context).await.is_err() {
         return;
     }
@@ -112,6 +145,8 @@ pub(crate) async fn serve(
 /// What one connection was sent, file by file, for the log line each gets at its end.
 struct Served {
     peer: SocketAddr,
+    /// The client's peer ID, over P2P/2.
+    client_id: Option<crate::content::PeerId>,
     files: HashMap<ContentHash, (String, u64, Instant)>,
 }
 
@@ -119,6 +154,7 @@ impl Served {
     fn new(peer: SocketAddr) -> Served {
         Served {
             peer,
+            client_id: None,
             files: HashMap::new(),
         }
     }
@@ -134,8 +170,10 @@ impl Served {
     fn log(&self) {
         for (hash, (name, bytes, since)) in &self.files {
             let secs = since.elapsed().as_secs_f64().max(1e-3);
+            let id = self.client_id.map(|id| id.short());
             tracing::info!(
                 peer = %self.peer,
+                id = id.as_deref().unwrap_or("-"),
                 sha256 = %hash.short(),
                 bytes,
                 "sent {:?}: {bytes} bytes in {secs:.2} s ({:.1} MB/s)",
@@ -146,8 +184,8 @@ impl Served {
     }
 }
 
-async fn request_loop(
-    mut stream: TcpStream,
+async fn request_loop<S: Stream>(
+    mut stream: S,
     mut pending: Vec<u8>,
     context: &ServeContext,
     slot: &Slot,
@@ -219,8 +257,8 @@ const RECHECK_FULL: Duration = Duration::from_millis(50);
 /// [`PRESSURE_TIMEOUT`] while the server is nearly full, [`FULL_HELLO_TIMEOUT`] for a
 /// connection still saying hello while it is full; `None` on EOF, error or time-out, which all end the
 /// connection.
-async fn read_some_within(
-    stream: &mut TcpStream,
+async fn read_some_within<S: Stream>(
+    stream: &mut S,
     buf: &mut [u8],
     since: Instant,
     limit: Duration,
@@ -256,7 +294,11 @@ async fn read_some_within(
 /// Writes all of `bytes`. A peer that takes none of them for the idle time-out — or for
 /// [`PRESSURE_TIMEOUT`] while the server is nearly full — is given up on, so a client
 /// that never reads cannot keep its place (and its memory) for long.
-async fn send(stream: &mut TcpStream, bytes: &[u8], context: &ServeContext) -> std::io::Result<()> {
+async fn send<S: Stream>(
+    stream: &mut S,
+    bytes: &[u8],
+    context: &ServeContext,
+) -> std::io::Result<()> {
     let mut written = 0;
     let mut progress_at = Instant::now();
     while written < bytes.len() {
@@ -282,8 +324,8 @@ async fn send(stream: &mut TcpStream, bytes: &[u8], context: &ServeContext) -> s
     Ok(())
 }
 
-async fn send_answer(
-    stream: &mut TcpStream,
+async fn send_answer<S: Stream>(
+    stream: &mut S,
     body: &[u8],
     context: &ServeContext,
 ) -> std::io::Result<()> {
@@ -292,8 +334,8 @@ async fn send_answer(
     send(stream, &out, context).await
 }
 
-async fn send_reply(
-    stream: &mut TcpStream,
+async fn send_reply<S: Stream>(
+    stream: &mut S,
     reply: Reply,
     context: &ServeContext,
     served: &mut Served,
@@ -306,8 +348,8 @@ async fn send_reply(
     }
 }
 
-async fn send_legacy(
-    stream: &mut TcpStream,
+async fn send_legacy<S: Stream>(
+    stream: &mut S,
     reply: LegacyReply,
     context: &ServeContext,
     served: &mut Served,
@@ -326,8 +368,8 @@ async fn send_legacy(
 /// frame (`framed`, a P2P/1 `read`) or raw (the seed's `download:`). A file found changed
 /// before the first byte is an `internal` error answer (P2P/1) or a close (legacy); once
 /// bytes are out, a failure can only close.
-async fn send_range(
-    stream: &mut TcpStream,
+async fn send_range<S: Stream>(
+    stream: &mut S,
     file: &SharedFile,
     offset: u64,
     len: u64,

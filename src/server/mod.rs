@@ -92,6 +92,8 @@ pub(crate) struct ServeContext {
     drain: Drain,
     /// Who to name in a `peers` answer; none: an empty list.
     known_peers: Option<KnownPeers>,
+    /// P2P/2 (TLS 1.3 with this peer's identity); none: P2P/1 and legacy only.
+    tls: Option<futures_rustls::TlsAcceptor>,
     /// A re-scan is running because a served file was found changed.
     rescanning: Arc<AtomicBool>,
 }
@@ -106,6 +108,7 @@ impl ServeContext {
             counters: Arc::new(ServeCounters::default()),
             drain: Drain::default(),
             known_peers: None,
+            tls: None,
             rescanning: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -175,6 +178,13 @@ impl Server {
 
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.listener.local_addr().ok()
+    }
+
+    /// Speaks P2P/2 with this TLS configuration (this peer's identity); set before `run`.
+    pub(crate) fn speak_p2p2(&mut self, config: Arc<rustls::ServerConfig>) {
+        if let Some(context) = Arc::get_mut(&mut self.context) {
+            context.tls = Some(futures_rustls::TlsAcceptor::from(config));
+        }
     }
 
     /// What `peers` answers (peer exchange); set before `run`.
