@@ -276,9 +276,10 @@ fn malformed_frames_get_an_error_and_the_server_goes_on() {
     }
     drop(raw);
 
-    // A wrong protocol version: the preamble, then bad_request, then a close.
+    // A wrong protocol version (3: neither P2P/1 nor P2P/2): the preamble, then
+    // bad_request, then a close.
     let mut raw = Raw::connect(&peer.addr);
-    raw.send(&[0x00, 0x50, 0x32, 0x50, 0x02]);
+    raw.send(&[0x00, 0x50, 0x32, 0x50, 0x03]);
     raw.expect_preamble();
     assert_error(&raw.answer(), "bad_request");
     raw.expect_closed();
@@ -584,11 +585,14 @@ fn control_characters_in_shared_names_are_sanitized() {
         assert_eq!(path.parent(), Some(downloads.as_path()), "{line}");
     }
 
-    // Nothing new outside the download folder (but the client's own state).
+    // Nothing new outside the download folder (but the client's own state, and the
+    // serving peer's own, where it keeps its identity).
     let state = PathBuf::from("client/client.state");
     for path in tree(dir.path()).difference(&before) {
         assert!(
-            path.starts_with("client/downloads") || path.starts_with(&state),
+            path.starts_with("client/downloads")
+                || path.starts_with(&state)
+                || path.starts_with("names.state"),
             "written outside the download folder: {}",
             path.display()
         );
