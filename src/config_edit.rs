@@ -2,7 +2,6 @@
 //! `toml_edit` so that the user's comments, order and layout survive. The file is
 //! rewritten through a temporary file and a rename, never left half-written.
 
-use std::io::Write;
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -89,14 +88,8 @@ fn edit_list(file: &Path, section: &str, key: &str, edit: impl FnOnce(&mut Array
 
 /// Writes `bytes` to `file` through a temporary file in the same folder and a rename.
 pub fn write_atomically(file: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = file.parent().unwrap_or(Path::new("."));
-    let mut temp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("cannot write in {}", dir.display()))?;
-    temp.write_all(bytes)?;
-    temp.as_file().sync_all()?;
-    temp.persist(file)
-        .with_context(|| format!("cannot replace {}", file.display()))?;
-    Ok(())
+    crate::atomic_file::write(file, bytes, true)
+        .with_context(|| format!("cannot replace {}", file.display()))
 }
 
 #[cfg(test)]

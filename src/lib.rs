@@ -15,6 +15,7 @@
 //! Commands never touch sockets; protocol never touches files.
 
 pub mod app;
+pub(crate) mod atomic_file;
 pub(crate) mod client;
 pub(crate) mod commands;
 pub mod config;

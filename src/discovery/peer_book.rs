@@ -173,13 +173,7 @@ impl PeerBook {
                 .cloned()
                 .collect(),
         })?;
-        let mut temp = tempfile::Builder::new()
-            .prefix(".peers")
-            .suffix(".tmp")
-            .tempfile_in(dir)?;
-        std::io::Write::write_all(&mut temp, &body)?;
-        temp.persist(path).map_err(|e| e.error)?;
-        Ok(())
+        crate::atomic_file::write(path, &body, false)
     }
 }
 

@@ -7,7 +7,6 @@
 //! read is ignored (everything is re-hashed), never trusted in part.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
@@ -212,11 +211,8 @@ impl HashCache {
         }
         let dir = path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir)?;
-        let mut temp = tempfile::NamedTempFile::new_in(dir)?;
-        let body = CacheFile::from_entries(&self.entries);
-        serde_json::to_writer(std::io::BufWriter::new(&mut temp), &body)?;
-        temp.as_file_mut().flush()?;
-        temp.persist(path).map_err(|e| e.error)?;
+        let body = serde_json::to_vec(&CacheFile::from_entries(&self.entries))?;
+        crate::atomic_file::write(path, &body, false)?;
         self.dirty = false;
         Ok(())
     }

@@ -7,7 +7,6 @@
 //! usable sidecar every chunk already in the `.part` is checked the same way.
 
 use std::fs::File;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -115,14 +114,7 @@ pub fn save(
         chunk_size: layout.chunk_size(),
         verified: encode_bits(layout, verified),
     };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut temp = tempfile::Builder::new()
-        .prefix(".p2p-state")
-        .suffix(".part.tmp")
-        .tempfile_in(dir)?;
-    temp.write_all(&serde_json::to_vec(&sidecar)?)?;
-    temp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+    crate::atomic_file::write(path, &serde_json::to_vec(&sidecar)?, false)
 }
 
 pub fn remove(path: &Path) {
