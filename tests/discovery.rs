@@ -14,18 +14,7 @@ use serde_json::Value;
 const LIMIT: Duration = Duration::from_secs(60);
 
 fn client(dir: &Path, tag: &str, peers: &[&str], extra: &str) -> PathBuf {
-    let conf = dir.join(format!("{tag}.conf"));
-    std::fs::create_dir_all(dir.join(format!("{tag}-share"))).unwrap();
-    Conf {
-        name: tag.into(),
-        listen: "127.0.0.1:0".into(),
-        shares: vec![dir.join(format!("{tag}-share"))],
-        download: dir.join(format!("{tag}-downloads")),
-        peers: peers.iter().map(|p| p.to_string()).collect(),
-        extra: extra.to_string(),
-    }
-    .write(&conf);
-    conf
+    common::tagged_client(dir, tag, peers, None, extra)
 }
 
 fn p2p(dir: &Path, conf: &Path, script: &str) -> Run {

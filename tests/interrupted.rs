@@ -8,24 +8,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{random_file, run_p2p, sha256_file, wait_timeout, Conf, Listening, Peer, Scripted};
+use common::{random_file, run_p2p, sha256_file, wait_timeout, Listening, Peer, Scripted};
 
 const MIB: u64 = 1024 * 1024;
 const LIMIT: Duration = Duration::from_secs(120);
 
 fn conf(dir: &Path, tag: &str, peers: &[&str], downloads: &Path) -> PathBuf {
-    let conf = dir.join(format!("{tag}.conf"));
-    std::fs::create_dir_all(dir.join(format!("{tag}-share"))).unwrap();
-    Conf {
-        name: tag.into(),
-        listen: "127.0.0.1:0".into(),
-        shares: vec![dir.join(format!("{tag}-share"))],
-        download: downloads.to_path_buf(),
-        peers: peers.iter().map(|p| p.to_string()).collect(),
-        extra: String::new(),
-    }
-    .write(&conf);
-    conf
+    common::tagged_client(dir, tag, peers, Some(downloads), "")
 }
 
 fn throttled(target: &str, rate: u64) -> Listening {

@@ -293,6 +293,30 @@ pub fn client_conf(dir: &Path, peers: &[&str]) -> PathBuf {
     conf
 }
 
+/// A client config `dir/TAG.conf` on 127.0.0.1:0 that knows `peers`, shares an empty
+/// `dir/TAG-share`, downloads into `downloads` (default `dir/TAG-downloads`), with
+/// `extra` TOML appended.
+pub fn tagged_client(
+    dir: &Path,
+    tag: &str,
+    peers: &[&str],
+    downloads: Option<&Path>,
+    extra: &str,
+) -> PathBuf {
+    let conf = dir.join(format!("{tag}.conf"));
+    std::fs::create_dir_all(dir.join(format!("{tag}-share"))).unwrap();
+    Conf {
+        name: tag.into(),
+        listen: "127.0.0.1:0".into(),
+        shares: vec![dir.join(format!("{tag}-share"))],
+        download: downloads.map_or_else(|| dir.join(format!("{tag}-downloads")), Path::to_path_buf),
+        peers: peers.iter().map(|p| p.to_string()).collect(),
+        extra: extra.to_string(),
+    }
+    .write(&conf);
+    conf
+}
+
 /// Any helper process that prints `listening on ADDR` first (the Python peers).
 pub struct Listening {
     pub addr: String,
