@@ -60,8 +60,15 @@ fn must(line: &str) {
     }
 }
 
-/// Why these tests cannot run here, if they cannot.
+/// Why these tests cannot run here, if they cannot. Probed once per test binary: the
+/// tests run on parallel threads of one process, and a probe namespace named after the
+/// pid would be added twice at once (`File exists`).
 fn netns_unavailable() -> Option<String> {
+    static PROBED: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    PROBED.get_or_init(probe_netns).clone()
+}
+
+fn probe_netns() -> Option<String> {
     let uid = Command::new("id")
         .arg("-u")
         .output()
@@ -74,6 +81,8 @@ fn netns_unavailable() -> Option<String> {
         return Some(format!("no usable `tc`: {e}"));
     }
     let probe = format!("p2ptest-probe-{}", std::process::id());
+    // A namespace left by a killed earlier run with the same pid would make `add` fail.
+    let _ = sh(&format!("ip netns del {probe}"));
     if let Err(e) = sh(&format!("ip netns add {probe}")) {
         return Some(format!("`ip netns add` does not work here: {e}"));
     }
