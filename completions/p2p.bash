@@ -61,6 +61,9 @@ _p2p() {
             p2p__subcmd__peers,add)
                 cmd="p2p__subcmd__peers__subcmd__add"
                 ;;
+            p2p__subcmd__peers,forget)
+                cmd="p2p__subcmd__peers__subcmd__forget"
+                ;;
             p2p__subcmd__peers,remove)
                 cmd="p2p__subcmd__peers__subcmd__remove"
                 ;;
@@ -181,7 +184,7 @@ _p2p() {
             return 0
             ;;
         p2p__subcmd__peers)
-            opts="-h --help add remove"
+            opts="-h --help add forget remove"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -195,6 +198,20 @@ _p2p() {
             return 0
             ;;
         p2p__subcmd__peers__subcmd__add)
+            opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        p2p__subcmd__peers__subcmd__forget)
             opts="-h --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

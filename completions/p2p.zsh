@@ -77,6 +77,13 @@ _arguments "${_arguments_options[@]}" : \
 ':addr:_default' \
 && ret=0
 ;;
+(forget)
+_arguments "${_arguments_options[@]}" : \
+'-h[Print help]' \
+'--help[Print help]' \
+':addr:_default' \
+&& ret=0
+;;
 (remove)
 _arguments "${_arguments_options[@]}" : \
 '-h[Print help]' \
@@ -167,7 +174,7 @@ _p2p_commands() {
 'serve:Share and serve, with no prompt' \
 'demo:A throw-away local network of 3 peers' \
 'completions:Print a shell completion script' \
-'peers:list peers (up/down, round trip, what they share); add or remove one' \
+'peers:list peers (ID, protocol, up/down, round trip, what they share); add, remove, forget an ID' \
 'search:ask every peer for files matching a pattern (substring, or glob with * ?)' \
 'get:download row N of the last search, a SHA-256, or a file name; verified' \
 'share:list shared folders (files, bytes, % hashed), or share one more' \
@@ -215,7 +222,8 @@ _p2p__subcmd__id_commands() {
 (( $+functions[_p2p__subcmd__peers_commands] )) ||
 _p2p__subcmd__peers_commands() {
     local commands; commands=(
-'add:Add a peer (host or host\:port; port 12000 by default)' \
+'add:Add a peer (host or host\:port; port 12000 by default; host\:port#ID pins its ID)' \
+'forget:Forget the peer ID first seen at ADDR, to accept the new one it presents' \
 'remove:Remove a peer, by address or by the name it answers with' \
     )
     _describe -t commands 'p2p peers commands' commands "$@"
@@ -224,6 +232,11 @@ _p2p__subcmd__peers_commands() {
 _p2p__subcmd__peers__subcmd__add_commands() {
     local commands; commands=()
     _describe -t commands 'p2p peers add commands' commands "$@"
+}
+(( $+functions[_p2p__subcmd__peers__subcmd__forget_commands] )) ||
+_p2p__subcmd__peers__subcmd__forget_commands() {
+    local commands; commands=()
+    _describe -t commands 'p2p peers forget commands' commands "$@"
 }
 (( $+functions[_p2p__subcmd__peers__subcmd__remove_commands] )) ||
 _p2p__subcmd__peers__subcmd__remove_commands() {

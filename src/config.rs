@@ -106,8 +106,11 @@ pub struct DownloadSettings {
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields, default)]
 pub struct PeerSettings {
+    /// `host[:port]`, or `host:port#ID` to pin the peer's ID (DESIGN §7).
     pub addrs: Vec<String>,
     pub file: Option<PathBuf>,
+    /// Never use a peer in the clear (P2P/1 or the seed's protocol).
+    pub require_encryption: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -119,6 +122,13 @@ pub struct ServerSettings {
     pub idle_timeout_s: u64,
     pub max_request_bytes: usize,
     pub max_read_bytes: usize,
+    /// Serve P2P/2 only: P2P/1 clients get `encryption_required`, seed clients nothing.
+    pub require_encryption: bool,
+    /// When not empty, only P2P/2 clients presenting one of these peer IDs are served.
+    pub allow_ids: Vec<String>,
+    /// Answer P2P/2 at all. `false` serves P2P/1 in the clear and the seed's protocol
+    /// only: for measuring what encryption costs (benches/run.sh), not for use.
+    pub p2p2: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -166,6 +176,9 @@ impl Default for ServerSettings {
             idle_timeout_s: 60,
             max_request_bytes: 64 * 1024,
             max_read_bytes: 4 * 1024 * 1024,
+            require_encryption: false,
+            allow_ids: Vec::new(),
+            p2p2: true,
         }
     }
 }
@@ -561,7 +574,18 @@ impl Settings {
         crate::content::AllowList::parse(&s.allow)
             .map_err(|e| bad("server.allow", e.to_string()))?;
         for addr in &self.peers.addrs {
-            crate::content::PeerAddr::parse(addr).map_err(|e| bad("peers.addrs", e.to_string()))?;
+            crate::content::PeerAddr::parse_pinned(addr)
+                .map_err(|e| bad("peers.addrs", e.to_string()))?;
+        }
+        for id in &s.allow_ids {
+            crate::content::PeerId::parse(id)
+                .map_err(|e| bad("server.allow_ids", e.to_string()))?;
+        }
+        if !s.p2p2 && (s.require_encryption || !s.allow_ids.is_empty()) {
+            return Err(bad(
+                "server.p2p2",
+                "false leaves nothing to serve with require_encryption or allow_ids",
+            ));
         }
         self.resolve_paths(base);
         Ok(())

@@ -83,13 +83,17 @@ async fn start_peer(name: &str, ip: &str, root: &Path) -> Result<(Server, Arc<Sh
     runtime::spawn_blocking(move || scanner.scan()).await;
     let limits = ServerLimits::from_settings(&crate::config::ServerSettings::default());
     let preferred = format!("{ip}:{DEFAULT_PORT}");
-    let server =
+    let mut server =
         match Server::bind(&preferred, name.to_string(), shares.clone(), limits.clone()).await {
             Ok(server) => server,
             Err(_) => {
                 Server::bind(&format!("{ip}:0"), name.to_string(), shares.clone(), limits).await?
             }
         };
+    // Each peer its own identity, so the demo's connections are P2P/2 as real ones are.
+    let identity =
+        crate::transport::Identity::load_or_create(&root.join(format!(".state-{name}")))?;
+    server.speak_p2p2(crate::transport::server_config(&identity, &[])?);
     Ok((server, shares))
 }
 

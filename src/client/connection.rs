@@ -1,24 +1,29 @@
 //! A client's connection to one peer: the only client code that touches a socket.
 //!
-//! [`connect`] sends the P2P/1 preamble and tells the two protocols apart by the answer:
-//! the same 5 bytes back means P2P/1, anything else (a seed server answers `None`)
-//! means the seed's protocol. Frames are decoded with the sans-IO codec; a data frame's
+//! [`connect`] sends the P2P/2 preamble and tells the protocols apart by the answer: the
+//! same 5 bytes back means P2P/2 (TLS 1.3 follows, and the peer's ID is judged by the
+//! dialer), P2P/1's means a peer without P2P/2 (a new connection in the clear, if the
+//! dialer allows it), `None` means a seed peer. Frames are decoded with the sans-IO codec; a data frame's
 //! body is read straight into the caller's buffer, without a copy in between.
 
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::OnceLock;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use rustls::pki_types::ServerName;
 use serde::de::DeserializeOwned;
 use socket2::{Domain, Protocol, Socket, Type};
 
-use super::{ClientError, PeerAddr, CONNECT_TIMEOUT};
+use super::{dialer, ClientError, PeerAddr, CONNECT_TIMEOUT};
+use crate::content::PeerId;
 use crate::protocol::frame::{self, FrameType, HEADER_LEN};
 use crate::protocol::legacy::NONE_ANSWER;
 use crate::protocol::message::{parse_answer, Request};
 use crate::protocol::name::printable;
-use crate::protocol::{MAX_ANSWER_BYTES, PREAMBLE};
+use crate::protocol::{MAX_ANSWER_BYTES, PREAMBLE, PREAMBLE_V2};
 use crate::runtime::{self, TcpStream};
 
 /// The largest data frame we accept: the protocol's `read` limit.
@@ -33,7 +38,9 @@ pub enum Link {
 
 pub struct Connection {
     peer: PeerAddr,
-    stream: TcpStream,
+    stream: Stream,
+    /// The peer's ID, over P2P/2 (`None`: P2P/1 in the clear).
+    peer_id: Option<PeerId>,
     /// Bytes read but not yet consumed: `buf[start..end]`.
     buf: Vec<u8>,
     start: usize,
@@ -115,23 +122,37 @@ async fn async_resolve(target: &str) -> std::io::Result<Vec<SocketAddr>> {
     .await
 }
 
-/// Opens a connection and finds out which protocol the peer speaks.
-pub async fn connect(peer: &PeerAddr, io_timeout: Duration) -> Result<Link, ClientError> {
-    let mut stream = open_stream(peer).await?;
-    let mut conn_io = |source| ClientError::Io {
+/// What answered our preamble.
+enum Answer {
+    /// The preamble we sent, back.
+    Same,
+    /// P2P/1's preamble, to our P2P/2 one: a peer without P2P/2.
+    P2p1,
+    /// Closed (or reset) without a byte.
+    Nothing,
+    /// `None`: a seed peer took our preamble for a file name.
+    Legacy,
+}
+
+/// Sends `ours` and reads what the peer answers.
+async fn exchange_preamble(
+    stream: &mut TcpStream,
+    peer: &PeerAddr,
+    ours: &[u8; 5],
+) -> Result<Answer, ClientError> {
+    let conn_io = |source| ClientError::Io {
         peer: peer.clone(),
         source,
     };
-    with_timeout(
-        peer,
-        "preamble",
-        CONNECT_TIMEOUT,
-        stream.write_all(&PREAMBLE),
-    )
-    .await?
-    .map_err(&mut conn_io)?;
-    let mut answer = [0u8; PREAMBLE.len()];
+    with_timeout(peer, "preamble", CONNECT_TIMEOUT, stream.write_all(ours))
+        .await?
+        .map_err(conn_io)?;
+    let mut answer = [0u8; 5];
     let mut got = 0;
+    // Both preambles share their first four bytes: read on while either may follow.
+    let may_be = |got: usize, answer: &[u8; 5]| {
+        answer[..got] == ours[..got] || answer[..got] == PREAMBLE[..got]
+    };
     while got < answer.len() {
         let n = with_timeout(
             peer,
@@ -150,44 +171,180 @@ pub async fn connect(peer: &PeerAddr, io_timeout: Duration) -> Result<Link, Clie
             break;
         }
         got += n;
-        if answer[..got] != PREAMBLE[..got] {
+        if !may_be(got, &answer) {
             break;
         }
     }
     if got == 0 {
-        return Err(ClientError::Refused { peer: peer.clone() });
+        return Ok(Answer::Nothing);
     }
-    if answer[..got] != PREAMBLE {
-        // A seed peer takes our preamble for a file name and answers `None`; anything
-        // else is not a peer we can talk to.
-        let none = NONE_ANSWER.as_bytes();
-        let mut said = answer[..got].to_vec();
-        while said.len() < none.len() && none.starts_with(&said) {
-            let mut more = [0u8; 4];
-            match runtime::timeout(CONNECT_TIMEOUT, stream.read(&mut more)).await {
-                Ok(Ok(n)) if n > 0 => said.extend_from_slice(&more[..n]),
-                _ => break,
-            }
+    if answer[..got] == ours[..] {
+        return Ok(Answer::Same);
+    }
+    if answer[..got] == PREAMBLE[..] {
+        return Ok(Answer::P2p1);
+    }
+    // A seed peer takes our preamble for a file name and answers `None`; anything else
+    // is not a peer we can talk to.
+    let none = NONE_ANSWER.as_bytes();
+    let mut said = answer[..got].to_vec();
+    while said.len() < none.len() && none.starts_with(&said) {
+        let mut more = [0u8; 4];
+        match runtime::timeout(CONNECT_TIMEOUT, stream.read(&mut more)).await {
+            Ok(Ok(n)) if n > 0 => said.extend_from_slice(&more[..n]),
+            _ => break,
         }
-        if said.starts_with(none) {
+    }
+    if said.starts_with(none) {
+        return Ok(Answer::Legacy);
+    }
+    Err(ClientError::Protocol {
+        peer: peer.clone(),
+        message: format!(
+            "not a p2p peer (answered {})",
+            printable(&String::from_utf8_lossy(&said))
+        ),
+    })
+}
+
+/// Opens a connection and finds out which protocol the peer speaks: P2P/2 first
+/// (DESIGN §7), P2P/1 in the clear for a peer that has no P2P/2 — unless it is pinned
+/// or `[peers] require_encryption` is on — and the seed's protocol for a seed peer.
+pub async fn connect(peer: &PeerAddr, io_timeout: Duration) -> Result<Link, ClientError> {
+    let Some(dialer) = dialer::current() else {
+        return connect_plain(peer, io_timeout).await;
+    };
+    let connector = dialer.connector(peer)?;
+    let in_clear = || match dialer.plain_refused(peer) {
+        Some(why) => Err(ClientError::NotEncrypted {
+            peer: peer.clone(),
+            why,
+        }),
+        None => Ok(()),
+    };
+    if dialer.known_plain(peer) {
+        in_clear()?;
+        return connect_plain(peer, io_timeout).await;
+    }
+    let mut stream = open_stream(peer).await?;
+    let answer = match exchange_preamble(&mut stream, peer, &PREAMBLE_V2).await {
+        // Silence to the P2P/2 preamble: a P2P/1 peer that waits for its own.
+        Err(ClientError::TimedOut { .. }) => Answer::Nothing,
+        other => other?,
+    };
+    match answer {
+        Answer::Same => {}
+        // A P2P/1 peer closes after its answer to a preamble it does not speak (or
+        // says nothing): a new connection, in its protocol.
+        Answer::P2p1 | Answer::Nothing => {
+            in_clear()?;
+            dialer.found_plain(peer);
+            return connect_plain(peer, io_timeout).await;
+        }
+        Answer::Legacy => {
+            in_clear()?;
             return Ok(Link::Legacy);
         }
+    }
+    let handshake = connector.connect(TLS_NAME.clone(), stream);
+    let tls = match runtime::timeout(CONNECT_TIMEOUT, handshake).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(source)) => {
+            return Err(ClientError::Tls {
+                peer: peer.clone(),
+                source,
+            })
+        }
+        Err(_) => {
+            return Err(ClientError::TimedOut {
+                peer: peer.clone(),
+                what: "TLS handshake",
+                secs: CONNECT_TIMEOUT.as_secs(),
+            })
+        }
+    };
+    // The handshake required a certificate; its absence would be rustls' bug, not ours
+    // to paper over.
+    let Some(id) = crate::transport::peer_id_of(tls.get_ref().1) else {
         return Err(ClientError::Protocol {
             peer: peer.clone(),
-            message: format!(
-                "not a p2p peer (answered {})",
-                printable(&String::from_utf8_lossy(&said))
-            ),
+            message: "no certificate after the TLS handshake".into(),
         });
-    }
-    Ok(Link::P2p(Connection {
-        peer: peer.clone(),
-        stream,
-        buf: vec![0; 64 * 1024],
-        start: 0,
-        end: 0,
+    };
+    dialer.judge(peer, id)?;
+    Ok(Link::P2p(Connection::new(
+        peer,
+        Stream::Tls(Box::new(tls)),
+        Some(id),
         io_timeout,
-    }))
+    )))
+}
+
+/// P2P/1 in the clear (or the seed's protocol).
+async fn connect_plain(peer: &PeerAddr, io_timeout: Duration) -> Result<Link, ClientError> {
+    let mut stream = open_stream(peer).await?;
+    match exchange_preamble(&mut stream, peer, &PREAMBLE).await? {
+        Answer::Same => Ok(Link::P2p(Connection::new(
+            peer,
+            Stream::Plain(stream),
+            None,
+            io_timeout,
+        ))),
+        Answer::Legacy => Ok(Link::Legacy),
+        Answer::Nothing => Err(ClientError::Refused { peer: peer.clone() }),
+        Answer::P2p1 => unreachable!("P2P/1's answer is the preamble sent"),
+    }
+}
+
+/// The name the TLS client is given: peers are judged by ID, never by name (the
+/// verifier ignores it, and no SNI is sent).
+static TLS_NAME: std::sync::LazyLock<ServerName<'static>> =
+    std::sync::LazyLock::new(|| ServerName::try_from("p2p.invalid").expect("a valid DNS name"));
+
+/// A connection's byte stream: the socket (P2P/1), or TLS over it (P2P/2).
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<futures_rustls::client::TlsStream<TcpStream>>),
+}
+
+impl futures_lite::AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl futures_lite::AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_close(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_close(cx),
+        }
+    }
 }
 
 async fn with_timeout<F: std::future::Future>(
@@ -206,8 +363,30 @@ async fn with_timeout<F: std::future::Future>(
 }
 
 impl Connection {
+    fn new(
+        peer: &PeerAddr,
+        stream: Stream,
+        peer_id: Option<PeerId>,
+        io_timeout: Duration,
+    ) -> Connection {
+        Connection {
+            peer: peer.clone(),
+            stream,
+            peer_id,
+            buf: vec![0; 64 * 1024],
+            start: 0,
+            end: 0,
+            io_timeout,
+        }
+    }
+
     pub fn peer(&self) -> &PeerAddr {
         &self.peer
+    }
+
+    /// The peer's ID over P2P/2; `None` over P2P/1 in the clear.
+    pub fn peer_id(&self) -> Option<PeerId> {
+        self.peer_id
     }
 
     fn io_error(&self, source: std::io::Error) -> ClientError {
@@ -228,14 +407,15 @@ impl Connection {
     pub async fn send(&mut self, request: &Request) -> Result<(), ClientError> {
         let mut out = Vec::with_capacity(128);
         frame::encode(FrameType::Request, &request.to_body(), &mut out);
-        with_timeout(
-            &self.peer,
-            "send",
-            self.io_timeout,
-            self.stream.write_all(&out),
-        )
-        .await?
-        .map_err(|e| self.io_error(e))
+        // The flush pushes out what TLS buffered (a no-op on a plain socket).
+        let stream = &mut self.stream;
+        let write = async move {
+            stream.write_all(&out).await?;
+            stream.flush().await
+        };
+        with_timeout(&self.peer, "send", self.io_timeout, write)
+            .await?
+            .map_err(|e| self.io_error(e))
     }
 
     /// Sends a request and waits for its answer.

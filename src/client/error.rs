@@ -4,7 +4,9 @@
 use thiserror::Error;
 
 use super::PeerAddr;
+use crate::content::PeerId;
 use crate::protocol::message::RemoteError;
+use crate::transport::KnownPeersError;
 
 #[derive(Debug, Error)]
 pub enum ClientError {
@@ -39,6 +41,37 @@ pub enum ClientError {
     Remote { peer: PeerAddr, error: RemoteError },
     #[error("{peer}: a seed (legacy) peer cannot {what}")]
     LegacyCannot { peer: PeerAddr, what: &'static str },
+    #[error("{peer}: the TLS handshake failed")]
+    Tls {
+        peer: PeerAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{peer}: answers only without encryption, and {why}: refused")]
+    NotEncrypted { peer: PeerAddr, why: &'static str },
+    #[error("{peer}: presents peer ID {got}, but it is pinned to {pinned}: refused")]
+    WrongId {
+        peer: PeerAddr,
+        pinned: PeerId,
+        got: PeerId,
+    },
+    #[error(
+        "{peer}: PEER ID CHANGED: known as {known}, now presents {got}; refused (someone may be \
+         in the middle; if the peer really has a new identity: peers forget {peer})"
+    )]
+    IdChanged {
+        peer: PeerAddr,
+        known: PeerId,
+        got: PeerId,
+    },
+    #[error("{peer}: not connecting: {why}")]
+    NoIdentity { peer: PeerAddr, why: String },
+    #[error("{peer}: cannot keep its peer ID")]
+    KnownPeers {
+        peer: PeerAddr,
+        #[source]
+        source: KnownPeersError,
+    },
 }
 
 impl ClientError {
@@ -64,7 +97,13 @@ impl ClientError {
             | ClientError::Refused { peer }
             | ClientError::Protocol { peer, .. }
             | ClientError::Remote { peer, .. }
-            | ClientError::LegacyCannot { peer, .. } => peer.to_string(),
+            | ClientError::LegacyCannot { peer, .. }
+            | ClientError::Tls { peer, .. }
+            | ClientError::NotEncrypted { peer, .. }
+            | ClientError::WrongId { peer, .. }
+            | ClientError::IdChanged { peer, .. }
+            | ClientError::KnownPeers { peer, .. }
+            | ClientError::NoIdentity { peer, .. } => peer.to_string(),
         };
         full.strip_prefix(&format!("{peer}: "))
             .unwrap_or(&full)

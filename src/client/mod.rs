@@ -7,6 +7,7 @@
 //! final file name before the whole file's SHA-256 matches.
 
 mod connection;
+pub mod dialer;
 pub mod download;
 mod error;
 mod fanout;

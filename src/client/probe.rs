@@ -4,6 +4,7 @@ use std::time::{Duration, Instant};
 
 use super::fanout::each_peer;
 use super::{connect, retry, ClientError, Link, PeerAddr, REQUEST_TIMEOUT};
+use crate::content::PeerId;
 use crate::protocol::message::{PingAnswer, Request};
 
 #[derive(Debug, Clone)]
@@ -16,7 +17,20 @@ pub enum PeerKind {
 #[derive(Debug, Clone)]
 pub struct PeerStatus {
     pub kind: PeerKind,
+    /// Its ID, when it spoke P2P/2 (`None`: P2P/1 in the clear, or a seed peer).
+    pub id: Option<PeerId>,
     pub rtt: Duration,
+}
+
+impl PeerStatus {
+    /// `p2p/2`, `p2p/1` or `legacy` (DESIGN §7's names, as `--json` gives them).
+    pub fn protocol(&self) -> &'static str {
+        match (&self.kind, self.id) {
+            (PeerKind::Legacy, _) => "legacy",
+            (PeerKind::P2p(_), Some(_)) => "p2p/2",
+            (PeerKind::P2p(_), None) => "p2p/1",
+        }
+    }
 }
 
 pub async fn ping(peer: &PeerAddr) -> Result<PeerStatus, ClientError> {
@@ -24,6 +38,7 @@ pub async fn ping(peer: &PeerAddr) -> Result<PeerStatus, ClientError> {
     match connect(peer, REQUEST_TIMEOUT).await? {
         Link::Legacy => Ok(PeerStatus {
             kind: PeerKind::Legacy,
+            id: None,
             rtt: started.elapsed(),
         }),
         Link::P2p(mut conn) => {
@@ -31,6 +46,7 @@ pub async fn ping(peer: &PeerAddr) -> Result<PeerStatus, ClientError> {
             let answer: PingAnswer = conn.request(&Request::Ping).await?;
             Ok(PeerStatus {
                 kind: PeerKind::P2p(answer),
+                id: conn.peer_id(),
                 rtt: sent.elapsed(),
             })
         }

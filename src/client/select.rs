@@ -6,7 +6,7 @@
 use thiserror::Error;
 
 use super::download::Source;
-use super::search::{group_rows, SearchRow};
+use super::search::{group_rows, PeerSearch, SearchRow};
 use super::{info_all, ping_all, search_all, ClientError, PeerAddr, PeerKind};
 use crate::content::ContentHash;
 
@@ -47,8 +47,13 @@ pub enum SelectError {
         hash: ContentHash,
         reasons: Vec<ClientError>,
     },
-    #[error("no peer has a file {} {name:?}", if *.on_path { "at" } else { "named" })]
-    NoName { name: String, on_path: bool },
+    #[error("{}", no_name(.name, *.on_path, .unasked))]
+    NoName {
+        name: String,
+        on_path: bool,
+        /// Why the peers that could not be asked were not (all of them, when none was).
+        unasked: Vec<ClientError>,
+    },
     #[error("{name:?} names {} different files; get one by its sha256: {}", .hashes.len(), .hashes.join(", "))]
     SeveralContents { name: String, hashes: Vec<String> },
     #[error("{0} starts no hash of the last search or listing (`search` first), and no peer has a file of that name")]
@@ -239,9 +244,17 @@ async fn by_name(
         .filter(|r| r.holders.iter().any(|h| wanted(&r.name, &h.path)))
         .cloned()
         .collect();
+    let mut unasked = Vec::new();
     if found.is_empty() {
         let outcomes = search_all(asked, name).await;
         found = group_rows(&outcomes, |hit| wanted(&hit.name, &hit.path));
+        unasked = outcomes
+            .into_iter()
+            .filter_map(|o| match o.result {
+                PeerSearch::Failed(e) => Some(e),
+                _ => None,
+            })
+            .collect();
     }
     let mut hashes: Vec<&str> = found.iter().map(|r| r.hash.as_str()).collect();
     hashes.sort_unstable();
@@ -251,6 +264,7 @@ async fn by_name(
         [] => Err(SelectError::NoName {
             name: name.to_string(),
             on_path,
+            unasked,
         }),
         [_] => from_rows(&found[0], &found),
         many => Err(SelectError::SeveralContents {
@@ -272,12 +286,20 @@ pub async fn resolve_from(
     let mut allowed = Vec::new();
     let mut by_name = Vec::new();
     for text in from {
-        match PeerAddr::parse(text) {
-            Ok(addr) if known.contains(&addr) || looks_like_address(text) => allowed.push(addr),
-            // An address spelled oddly is no name: say how to write it.
-            Err(e @ crate::content::BadPeerAddr::OddIpv4(_)) => {
-                return Err(SelectError::BadAddress(e))
+        match PeerAddr::parse_pinned(text) {
+            // `ADDR#ID`: that peer, and only if it presents that ID.
+            Ok((addr, Some(id))) => {
+                super::dialer::pin(&addr, id);
+                allowed.push(addr);
             }
+            Ok((addr, None)) if known.contains(&addr) || looks_like_address(text) => {
+                allowed.push(addr)
+            }
+            // An address spelled oddly, or a bad pinned ID, is no name: say how to write it.
+            Err(
+                e @ (crate::content::BadPeerAddr::OddIpv4(_)
+                | crate::content::BadPeerAddr::BadId(_)),
+            ) => return Err(SelectError::BadAddress(e)),
             _ => by_name.push(text.clone()),
         }
     }
@@ -298,6 +320,21 @@ pub async fn resolve_from(
         }
     }
     Ok(Some(allowed))
+}
+
+/// "no peer has a file named X", with why peers could not be asked: a refused identity
+/// or a dead peer must not read as "nobody has it".
+fn no_name(name: &str, on_path: bool, unasked: &[ClientError]) -> String {
+    let what = if on_path { "at" } else { "named" };
+    let reasons = unasked
+        .iter()
+        .map(ClientError::line)
+        .collect::<Vec<_>>()
+        .join("; ");
+    match unasked.len() {
+        0 => format!("no peer has a file {what} {name:?}"),
+        _ => format!("no peer has a file {what} {name:?}; could not ask {reasons}"),
+    }
 }
 
 fn is_hex_prefix(text: &str) -> bool {

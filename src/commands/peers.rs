@@ -1,5 +1,7 @@
-//! `peers`, `peers add ADDR`, `peers remove ADDR|NAME`: the peer table (pinged at
-//! once), and edits that apply now and are saved back to the config file in use.
+//! `peers`, `peers add ADDR[#ID]`, `peers remove ADDR|NAME`, `peers forget ADDR`: the
+//! peer table (pinged at once, with each peer's ID and protocol), edits that apply now
+//! and are saved back to the config file in use, and forgetting the ID first seen at an
+//! address (trust on first use, DESIGN §7) so that a peer's new identity is accepted.
 //!
 //! `peers add` refuses this peer's own address (`node.listen`, or any address of this
 //! machine on that port when it listens on every interface): a peer that lists itself
@@ -27,13 +29,18 @@ struct PeersArgs {
 
 #[derive(Subcommand)]
 enum PeersAction {
-    /// Add a peer (host or host:port; port 12000 by default)
-    Add { addr: String },
+    /// Add a peer (host or host:port; port 12000 by default; host:port#ID pins its ID)
+    Add {
+        #[arg(value_name = "ADDR[#ID]")]
+        addr: String,
+    },
     /// Remove a peer, by address or by the name it answers with
     Remove {
         #[arg(value_name = "ADDR|NAME")]
         addr: String,
     },
+    /// Forget the peer ID first seen at ADDR, to accept the new one it presents
+    Forget { addr: String },
 }
 
 impl Command for Peers {
@@ -42,13 +49,15 @@ impl Command for Peers {
     }
 
     fn summary(&self) -> &'static str {
-        "list peers (up/down, round trip, what they share); add or remove one"
+        "list peers (ID, protocol, up/down, round trip, what they share); add, remove, forget an ID"
     }
 
     fn examples(&self) -> &'static [&'static str] {
         &[
             "peers",
             "peers add 192.168.1.20",
+            "peers add 192.168.1.20:12000#MFRGGZDFMZTWQ2LKNNWG23TPOBYXE43UOV3HO6DZPJQWEY3EMVTA",
+            "peers forget 192.168.1.20",
             "peers remove 127.0.0.1:12001",
             "peers remove alice",
         ]
@@ -65,6 +74,7 @@ impl Command for Peers {
             None => list(ctx),
             Some(PeersAction::Add { addr }) => add(ctx, &addr),
             Some(PeersAction::Remove { addr }) => remove(ctx, &addr),
+            Some(PeersAction::Forget { addr }) => forget(ctx, &addr),
         }
     }
 }
@@ -82,45 +92,42 @@ fn list(ctx: &mut Context<'_>) -> CommandResult {
         match status {
             Ok(status) => {
                 let rtt_ms = status.rtt.as_secs_f64() * 1000.0;
-                match status.kind {
+                let protocol = status.protocol();
+                let shown_protocol = match protocol {
+                    "p2p/1" => "p2p/1 (plain)",
+                    other => other,
+                };
+                let id = status.id.map(|id| id.to_string());
+                let short_id = status.id.map_or_else(|| "—".to_string(), |id| id.short());
+                let (name, files, bytes) = match &status.kind {
                     PeerKind::P2p(ping) => {
-                        rows.push(vec![
-                            peer.to_string(),
-                            ping.name.clone(),
-                            via.into(),
-                            "up".into(),
-                            format!("{rtt_ms:.1}"),
-                            ping.files.to_string(),
-                            human_bytes(ping.bytes),
-                        ]);
-                        entries.push(json!({
-                            "addr": peer.to_string(), "name": ping.name, "up": true, "via": via,
-                            "protocol": "p2p/1", "rtt_ms": rtt_ms,
-                            "files": ping.files, "bytes": ping.bytes,
-                        }));
+                        (Some(ping.name.clone()), Some(ping.files), Some(ping.bytes))
                     }
-                    PeerKind::Legacy => {
-                        rows.push(vec![
-                            peer.to_string(),
-                            "—".into(),
-                            via.into(),
-                            "up (seed protocol)".into(),
-                            format!("{rtt_ms:.1}"),
-                            "?".into(),
-                            "?".into(),
-                        ]);
-                        entries.push(json!({
-                            "addr": peer.to_string(), "name": null, "up": true, "via": via,
-                            "protocol": "legacy", "rtt_ms": rtt_ms,
-                            "files": null, "bytes": null,
-                        }));
-                    }
-                }
+                    PeerKind::Legacy => (None, None, None),
+                };
+                rows.push(vec![
+                    peer.to_string(),
+                    name.clone().unwrap_or_else(|| "—".into()),
+                    short_id,
+                    shown_protocol.into(),
+                    via.into(),
+                    "up".into(),
+                    format!("{rtt_ms:.1}"),
+                    files.map_or_else(|| "?".into(), |f| f.to_string()),
+                    bytes.map_or_else(|| "?".into(), human_bytes),
+                ]);
+                entries.push(json!({
+                    "addr": peer.to_string(), "name": name, "id": id, "up": true, "via": via,
+                    "protocol": protocol, "rtt_ms": rtt_ms,
+                    "files": files, "bytes": bytes,
+                }));
             }
             Err(e) => {
                 let reason = e.reason();
                 rows.push(vec![
                     peer.to_string(),
+                    "—".into(),
+                    "—".into(),
                     "—".into(),
                     via.into(),
                     format!("down: {reason}"),
@@ -129,7 +136,7 @@ fn list(ctx: &mut Context<'_>) -> CommandResult {
                     "—".into(),
                 ]);
                 entries.push(json!({
-                    "addr": peer.to_string(), "name": null, "up": false, "via": via,
+                    "addr": peer.to_string(), "name": null, "id": null, "up": false, "via": via,
                     "protocol": null, "error": reason,
                 }));
             }
@@ -140,7 +147,9 @@ fn list(ctx: &mut Context<'_>) -> CommandResult {
         output = output.line("no peers yet: `peers add HOST[:PORT]` adds one");
     } else {
         output = output.table(
-            &["peer", "name", "via", "status", "rtt ms", "files", "shared"],
+            &[
+                "peer", "name", "id", "protocol", "via", "status", "rtt ms", "files", "shared",
+            ],
             rows,
         );
     }
@@ -148,36 +157,77 @@ fn list(ctx: &mut Context<'_>) -> CommandResult {
 }
 
 fn add(ctx: &mut Context<'_>, text: &str) -> CommandResult {
-    let peer = PeerAddr::parse(text).map_err(|e| CommandError::Usage(e.to_string()))?;
+    let (peer, pin) =
+        PeerAddr::parse_pinned(text).map_err(|e| CommandError::Usage(e.to_string()))?;
+    let entry = match pin {
+        Some(id) => format!("{peer}#{id}"),
+        None => peer.to_string(),
+    };
     if is_own_address(&ctx.node.settings.node.listen, &peer) {
         return Err(CommandError::Failed(anyhow!(
             "{peer} is this peer's own address (node.listen = {:?}); a peer does not list itself",
             ctx.node.settings.node.listen
         )));
     }
-    if ctx.node.peers.contains(&peer) {
+    if ctx.node.peers.contains(&peer) && pin.is_none() {
         return Ok(
             Output::new(json!({ "added": null, "peer": peer.to_string(), "saved": null }))
                 .line(format!("{peer} is already a peer")),
         );
     }
+    if let Some(id) = pin {
+        ctx.node.pin_peer(&peer, id);
+    }
     ctx.node.add_peer(peer.clone());
     let saved = match &ctx.node.config_file {
         Some(file) => {
-            config_edit::add_to_list(file, "peers", "addrs", &peer.to_string())
-                .context("peer added for this ctx, but not saved")?;
+            // A new pin for a listed peer replaces its entry.
+            config_edit::remove_from_list(file, "peers", "addrs", |v| {
+                PeerAddr::parse_pinned(v).is_ok_and(|(p, _)| p == peer)
+            })
+            .and_then(|()| config_edit::add_to_list(file, "peers", "addrs", &entry))
+            .context("peer added for this session, but not saved")?;
             Some(file.display().to_string())
         }
         None => None,
     };
     let note = match &saved {
-        Some(file) => format!("added {peer} (saved to {file})"),
-        None => format!("added {peer} (for this session: no config file in use)"),
+        Some(file) => format!("added {entry} (saved to {file})"),
+        None => format!("added {entry} (for this session: no config file in use)"),
     };
-    Ok(
-        Output::new(json!({ "added": peer.to_string(), "peer": peer.to_string(), "saved": saved }))
-            .line(note),
-    )
+    Ok(Output::new(json!({
+        "added": peer.to_string(), "peer": peer.to_string(),
+        "id": pin.map(|id| id.to_string()), "saved": saved,
+    }))
+    .line(note))
+}
+
+fn forget(ctx: &mut Context<'_>, text: &str) -> CommandResult {
+    let (peer, _) = PeerAddr::parse_pinned(text).map_err(|e| CommandError::Usage(e.to_string()))?;
+    let forgotten = ctx
+        .node
+        .forget_peer_id(&peer)
+        .context("cannot forget the peer ID")?;
+    let pinned = ctx
+        .node
+        .settings
+        .peers
+        .addrs
+        .iter()
+        .any(|v| PeerAddr::parse_pinned(v).is_ok_and(|(p, id)| p == peer && id.is_some()));
+    let mut note = match forgotten {
+        Some(id) => format!("forgot {peer}'s peer ID {id}: the next one it presents will be kept"),
+        None => format!("no peer ID was kept for {peer}"),
+    };
+    if pinned {
+        note.push_str(" (it is also pinned in [peers] addrs: change the pin there)");
+    }
+    Ok(Output::new(json!({
+        "peer": peer.to_string(),
+        "forgotten": forgotten.map(|id| id.to_string()),
+        "pinned": pinned,
+    }))
+    .line(note))
 }
 
 /// The listed peer `text` stands for: its address, else the name it answers `ping`
@@ -186,7 +236,7 @@ fn find_listed(
     ctx: &mut Context<'_>,
     text: &str,
 ) -> Result<(PeerAddr, Option<String>), CommandError> {
-    let parsed = PeerAddr::parse(text);
+    let parsed = PeerAddr::parse_pinned(text).map(|(peer, _)| peer);
     if let Ok(peer) = &parsed {
         if ctx.node.peers.contains(peer) {
             return Ok((peer.clone(), None));
@@ -226,9 +276,9 @@ fn remove(ctx: &mut Context<'_>, text: &str) -> CommandResult {
     let mut saved = None;
     if let Some(file) = &ctx.node.config_file {
         config_edit::remove_from_list(file, "peers", "addrs", |v| {
-            PeerAddr::parse(v).is_ok_and(|p| p == peer)
+            PeerAddr::parse_pinned(v).is_ok_and(|(p, _)| p == peer)
         })
-        .context("peer removed for this ctx, but not saved")?;
+        .context("peer removed for this session, but not saved")?;
         saved = Some(file.display().to_string());
     }
     if ctx.node.seed_list_peers.remove(&peer) {

@@ -12,7 +12,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use thiserror::Error;
 
-use super::DEFAULT_PORT;
+use super::{PeerId, DEFAULT_PORT};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PeerAddr {
@@ -43,6 +43,8 @@ pub enum BadPeerAddr {
          e.g. 127.0.0.2 (other spellings are refused)"
     )]
     OddIpv4(String),
+    #[error("bad peer address {0:?}: after `#` comes the peer's ID (52 characters of base32, as `p2p id` prints it)")]
+    BadId(String),
 }
 
 impl PeerAddr {
@@ -91,6 +93,20 @@ impl PeerAddr {
             None => DEFAULT_PORT,
         };
         Ok(PeerAddr { host, port })
+    }
+
+    /// `host[:port]` with an optional pinned peer ID after a `#` (`host:port#ID`,
+    /// DESIGN §7): a connection to that address must present that ID.
+    pub fn parse_pinned(text: &str) -> Result<(PeerAddr, Option<PeerId>), BadPeerAddr> {
+        match text.trim().split_once('#') {
+            None => Ok((PeerAddr::parse(text)?, None)),
+            Some((addr, id)) => {
+                let addr = PeerAddr::parse(addr)?;
+                let id = PeerId::parse(id)
+                    .map_err(|_| BadPeerAddr::BadId(text.trim().chars().take(120).collect()))?;
+                Ok((addr, Some(id)))
+            }
+        }
     }
 
     /// The host as an IP address, when it is one (not a name to resolve).

@@ -1,13 +1,16 @@
 //! LAN discovery with mDNS (`mdns-sd`, which runs its own thread and talks through
 //! flume channels, so it needs no runtime of ours): a serving peer registers
 //! `_p2p._tcp.local.` (instance = its name, port = its TCP port, address = its listen
-//! address, or the interfaces' when it listens on a wildcard; TXT `proto=1`), and every
+//! address, or the interfaces' when it listens on a wildcard; TXT `id=<peer id>` and
+//! `proto=2`, or `proto=1` without P2P/2), and every
 //! peer with `[discovery] mdns = true` browses for the others.
 //!
 //! mDNS joins multicast groups on every interface: it is off by default, and tests run
 //! it only inside a network namespace of their own.
 
 use std::net::{IpAddr, SocketAddr};
+
+use crate::content::PeerId;
 use std::time::{Duration, Instant};
 
 use mdns_sd::{ServiceDaemon, ServiceEvent, ServiceInfo};
@@ -46,7 +49,14 @@ impl Mdns {
     }
 
     /// Announces this peer, `name` listening on `listen`.
-    pub fn announce(&mut self, name: &str, listen: SocketAddr) -> Result<(), MdnsError> {
+    /// Registers this peer; `id` (its peer ID) goes into TXT as `id=` with `proto=2`
+    /// when it speaks P2P/2, else TXT says `proto=1`.
+    pub fn announce(
+        &mut self,
+        name: &str,
+        listen: SocketAddr,
+        id: Option<&PeerId>,
+    ) -> Result<(), MdnsError> {
         // An instance name that is a valid DNS label whatever the peer's name holds.
         let instance: String = name
             .chars()
@@ -61,7 +71,11 @@ impl Mdns {
             .collect();
         let instance = format!("{}-{}", instance, listen.port());
         let host = format!("{instance}.local.");
-        let properties = [("proto", "1")];
+        let id = id.map(PeerId::to_string);
+        let properties: Vec<(&str, &str)> = match &id {
+            Some(id) => vec![("id", id.as_str()), ("proto", "2")],
+            None => vec![("proto", "1")],
+        };
         let info = if listen.ip().is_unspecified() {
             ServiceInfo::new(
                 SERVICE,

@@ -48,13 +48,23 @@ impl Node {
     pub fn start_serving(&mut self, server: &mut crate::server::Server) {
         server.tell_peers(Arc::new(self.pex_source()));
         // P2P/2 beside P2P/1 and the seed protocol, with this peer's identity.
-        match self
-            .identity()
-            .map_err(|e| error_chain(&e))
-            .and_then(|id| crate::transport::server_config(&id).map_err(|e| error_chain(&e)))
-        {
-            Ok(config) => server.speak_p2p2(config),
-            Err(e) => tracing::warn!("{e}; serving P2P/1 only"),
+        let allow_ids: Vec<crate::content::PeerId> = self
+            .settings
+            .server
+            .allow_ids
+            .iter()
+            .filter_map(|id| crate::content::PeerId::parse(id).ok()) // checked at load
+            .collect();
+        if self.settings.server.p2p2 {
+            match self.identity().map_err(|e| error_chain(&e)).and_then(|id| {
+                crate::transport::server_config(&id, &allow_ids).map_err(|e| error_chain(&e))
+            }) {
+                Ok(config) => server.speak_p2p2(config),
+                Err(e) if self.settings.server.require_encryption || !allow_ids.is_empty() => {
+                    tracing::error!("{e}; no P2P/2, so every client will be refused")
+                }
+                Err(e) => tracing::warn!("{e}; serving P2P/1 only"),
+            }
         }
         if let Some(addr) = server.local_addr() {
             if let Some(announcing) = self.announce_on_dht(addr) {
@@ -170,6 +180,19 @@ impl Node {
     }
 
     /// `peers remove`: forgotten, static or discovered (the book is saved).
+    /// Pins `peer` to `id` for this session (a connection presenting another is refused).
+    pub fn pin_peer(&mut self, peer: &PeerAddr, id: crate::content::PeerId) {
+        crate::client::dialer::pin(peer, id);
+    }
+
+    /// Forgets the peer ID first seen at `peer` (trust on first use); returns it.
+    pub fn forget_peer_id(
+        &mut self,
+        peer: &PeerAddr,
+    ) -> Result<Option<crate::content::PeerId>, crate::transport::KnownPeersError> {
+        crate::client::dialer::forget(peer)
+    }
+
     pub fn forget_peer(&mut self, peer: &PeerAddr) {
         self.peers.retain(|p| p != peer);
         let mut book = lock(&self.book);
@@ -354,8 +377,13 @@ impl Node {
         &mut self,
         listen: SocketAddr,
     ) -> Option<impl Future<Output = ()> + Send + 'static> {
+        let id = match self.settings.server.p2p2 {
+            true => self.identity.as_ref().map(|identity| identity.id),
+            false => None,
+        };
         let mdns = self.mdns.as_mut()?;
-        match Arc::get_mut(mdns).map(|m| m.announce(&self.settings.node.name, listen)) {
+        match Arc::get_mut(mdns).map(|m| m.announce(&self.settings.node.name, listen, id.as_ref()))
+        {
             Some(Err(e)) => tracing::warn!("{}", error_chain(&e)),
             Some(Ok(())) => tracing::info!("announced on mDNS as {listen}"),
             None => {}

@@ -19,6 +19,7 @@ mod interrupt;
 
 pub use interrupt::{terminated, Interrupt};
 
+use crate::client::dialer::Dialer;
 use crate::client::{PeerAddr, SearchRow};
 use crate::config::{LoadedConfig, Settings};
 use crate::discovery::{DhtNode, Mdns, PeerBook, Via};
@@ -114,10 +115,14 @@ impl Node {
             |f| f.display().to_string(),
         );
         let mut peers = Vec::new();
+        let mut pins = HashMap::new();
         for addr in &settings.peers.addrs {
             // Already checked by the loader; kept fallible rather than trusted.
-            let peer =
-                PeerAddr::parse(addr).with_context(|| format!("{label}: key peers.addrs"))?;
+            let (peer, pin) = PeerAddr::parse_pinned(addr)
+                .with_context(|| format!("{label}: key peers.addrs"))?;
+            if let Some(id) = pin {
+                pins.insert(peer.clone(), id);
+            }
             if !peers.contains(&peer) {
                 peers.push(peer);
             }
@@ -144,6 +149,11 @@ impl Node {
                 hidden: settings.share.hidden,
                 state_dir: Some(settings.node.state_dir.clone()),
             },
+        ));
+        crate::client::dialer::install(Dialer::new(
+            settings.node.state_dir.clone(),
+            settings.peers.require_encryption,
+            pins,
         ));
         let mut book = PeerBook::load(Some(&settings.node.state_dir));
         for peer in &peers {

@@ -101,6 +101,8 @@ pub enum ErrorCode {
     TooLarge,
     Busy,
     Internal,
+    /// The server speaks only P2P/2 (`require_encryption`, `allow_ids`).
+    EncryptionRequired,
     /// A code this version does not know; kept so that a newer server's answer still parses.
     #[serde(other)]
     Unknown,
@@ -115,6 +117,7 @@ impl ErrorCode {
             ErrorCode::TooLarge => "too_large",
             ErrorCode::Busy => "busy",
             ErrorCode::Internal => "internal",
+            ErrorCode::EncryptionRequired => "encryption_required",
             ErrorCode::Unknown => "unknown",
         }
     }

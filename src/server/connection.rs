@@ -70,6 +70,11 @@ pub(crate) async fn serve(
     first.truncate(n);
     let mut served = Served::new(peer);
     if first[0] != 0x00 {
+        if context.limits.encrypted_only {
+            // The seed's protocol has no encryption and no error to say it in.
+            tracing::debug!(%peer, "closed: a seed client, and only P2P/2 is served");
+            return;
+        }
         slot.greeted();
         if slot.kind == SlotKind::Served {
             let reply = legacy::answer(&first, &context);
@@ -128,6 +133,15 @@ pub(crate) async fn serve(
     }
     if first[..PREAMBLE.len()] != PREAMBLE {
         let error = RemoteError::new(ErrorCode::BadRequest, "unsupported preamble or version");
+        let _ = send_answer(&mut stream, &error.to_body(), &context).await;
+        return;
+    }
+    if context.limits.encrypted_only {
+        // At once, without waiting for a request (DESIGN §7).
+        let error = RemoteError::new(
+            ErrorCode::EncryptionRequired,
+            "this peer serves P2P/2 (TLS) only",
+        );
         let _ = send_answer(&mut stream, &error.to_body(), &context).await;
         return;
     }
@@ -301,15 +315,18 @@ async fn send<S: Stream>(
 ) -> std::io::Result<()> {
     let mut written = 0;
     let mut progress_at = Instant::now();
-    while written < bytes.len() {
+    let time_left = |progress_at: Instant| {
         let limit = if context.slots.under_pressure() {
             context.limits.idle_timeout.min(PRESSURE_TIMEOUT)
         } else {
             context.limits.idle_timeout
         };
-        let Some(left) = (progress_at + limit).checked_duration_since(Instant::now()) else {
-            return Err(std::io::ErrorKind::TimedOut.into());
-        };
+        (progress_at + limit)
+            .checked_duration_since(Instant::now())
+            .ok_or(std::io::Error::from(std::io::ErrorKind::TimedOut))
+    };
+    while written < bytes.len() {
+        let left = time_left(progress_at)?;
         // One `write` call: when it times out nothing was written, so nothing is lost.
         match runtime::timeout(left.min(RECHECK), stream.write(&bytes[written..])).await {
             Ok(Ok(0)) => return Err(std::io::ErrorKind::WriteZero.into()),
@@ -321,7 +338,15 @@ async fn send<S: Stream>(
             Err(_) => continue,
         }
     }
-    Ok(())
+    // TLS keeps what the socket did not take in its own buffer until a flush (a no-op
+    // on a plain socket): push it out under the same time-outs. Dropping a flush that
+    // timed out loses nothing; the next one goes on from there.
+    loop {
+        let left = time_left(progress_at)?;
+        if let Ok(done) = runtime::timeout(left.min(RECHECK), stream.flush()).await {
+            return done;
+        }
+    }
 }
 
 async fn send_answer<S: Stream>(

@@ -40,6 +40,9 @@ pub struct ServerLimits {
     pub max_request_bytes: usize,
     pub max_read_bytes: usize,
     pub allow: AllowList,
+    /// Serve P2P/2 clients only (`require_encryption`, or a non-empty `allow_ids`): a
+    /// P2P/1 client gets `encryption_required`, a seed client is closed with nothing.
+    pub encrypted_only: bool,
 }
 
 impl ServerLimits {
@@ -53,6 +56,7 @@ impl ServerLimits {
             // Checked when the settings were loaded; an entry that does not parse here
             // cannot happen, and would allow nobody rather than everybody.
             allow: AllowList::parse(&s.allow).unwrap_or_else(|_| AllowList::deny_all()),
+            encrypted_only: s.require_encryption || !s.allow_ids.is_empty(),
         }
     }
 }

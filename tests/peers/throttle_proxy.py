@@ -2,7 +2,8 @@
 """A TCP proxy that forwards to --target at no more than --rate bytes a second towards
 the client (the server's answers); the other way goes at full speed. Standard library
 only. Prints "listening on HOST:PORT" (flushed) once ready; exits 0 on SIGTERM, with
-"forwarded N" (bytes towards clients) on stderr.
+"forwarded N" (bytes towards clients) on stderr. With --record FILE, every byte it
+forwards, both ways, is appended to FILE as it passes (what a wiretap would see).
 """
 
 import argparse
@@ -15,6 +16,7 @@ import time
 
 FORWARDED = [0]
 LOCK = threading.Lock()
+RECORD = [None]
 
 
 def pump(src, dst, rate):
@@ -25,6 +27,10 @@ def pump(src, dst, rate):
             data = src.recv(16 * 1024)
             if not data:
                 break
+            if RECORD[0] is not None:
+                with LOCK:
+                    RECORD[0].write(data)
+                    RECORD[0].flush()
             dst.sendall(data)
             if rate:
                 sent += len(data)
@@ -48,7 +54,10 @@ def main():
     parser.add_argument("--target", required=True)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--rate", type=int, required=True)
+    parser.add_argument("--record")
     args = parser.parse_args()
+    if args.record:
+        RECORD[0] = open(args.record, "ab")
     host, port = args.target.rsplit(":", 1)
 
     def stop(*_):
