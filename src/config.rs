@@ -101,6 +101,10 @@ pub struct DownloadSettings {
     pub share: bool,
     /// A source that sends nothing for this long is dropped from a download.
     pub stall_timeout_s: u64,
+    /// Background downloads running at once; more wait in a queue (DESIGN §8).
+    pub max_active: usize,
+    /// All downloads of this peer together, in bytes a second (0: no limit).
+    pub max_rate: crate::rate::Rate,
 }
 
 #[derive(Debug, Clone, Deserialize, Default)]
@@ -126,6 +130,10 @@ pub struct ServerSettings {
     pub require_encryption: bool,
     /// When not empty, only P2P/2 clients presenting one of these peer IDs are served.
     pub allow_ids: Vec<String>,
+    /// All that this peer serves together, in bytes a second (0: no limit).
+    pub max_upload_rate: crate::rate::Rate,
+    /// Clients served `read`s at once; the next one's `read` gets `busy` (DESIGN §8).
+    pub upload_slots: usize,
     /// Answer P2P/2 at all. `false` serves P2P/1 in the clear and the seed's protocol
     /// only: for measuring what encryption costs (benches/run.sh), not for use.
     pub p2p2: bool,
@@ -163,6 +171,8 @@ impl Default for DownloadSettings {
             dir: PathBuf::from("./downloads"),
             share: true,
             stall_timeout_s: 15,
+            max_active: 3,
+            max_rate: crate::rate::Rate(0),
         }
     }
 }
@@ -178,6 +188,8 @@ impl Default for ServerSettings {
             max_read_bytes: 4 * 1024 * 1024,
             require_encryption: false,
             allow_ids: Vec::new(),
+            max_upload_rate: crate::rate::Rate(0),
+            upload_slots: 8,
             p2p2: true,
         }
     }
@@ -567,6 +579,12 @@ impl Settings {
                 "discovery.dht_bootstrap",
                 "dht = true needs peers to join through (their addresses), or [\"public\"]",
             ));
+        }
+        if self.download.max_active == 0 {
+            return Err(bad("download.max_active", "must be at least 1"));
+        }
+        if s.upload_slots == 0 {
+            return Err(bad("server.upload_slots", "must be at least 1"));
         }
         if self.download.stall_timeout_s == 0 {
             return Err(bad("download.stall_timeout_s", "must be at least 1"));

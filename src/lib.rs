@@ -9,7 +9,7 @@
 //! - [`server`]: the listener and its per-connection tasks.
 //! - [`protocol`]: frames, messages and the seed's legacy protocol, as pure data.
 //! - [`config`]: layered settings; `config_edit` saves edits back.
-//! - `runtime`: the one place that names async-std.
+//! - `runtime`: the one place that names async-std; `rate`: rate limits (token buckets).
 //!
 //! shell → commands → client/index → protocol → network; server → index → protocol.
 //! Commands never touch sockets; protocol never touches files.
@@ -29,6 +29,7 @@ pub(crate) mod logging;
 pub(crate) mod node;
 pub(crate) mod plugin;
 pub mod protocol;
+pub mod rate;
 pub(crate) mod runtime;
 pub mod server;
 pub(crate) mod shell;
