@@ -168,19 +168,26 @@ c1_rep = median("case1_reported_mbps")
 c1_ms = median("case1_elapsed_ms")
 row(
     "1",
-    f"`p2p get` {big} from 1 peer, verified + fsync, whole command "
+    f"`p2p get` {big}, 1 source, P2P/2 (TLS 1.3), verified + fsync, whole command "
     f"(p2p's own `mb_per_s`: {fmt_mbps(c1_rep)}, `elapsed_ms` {fmt_ms(c1_ms)})",
     fmt_mbps(c1),
 )
-u1, s1 = median("case1_client_user_s"), median("case1_client_sys_s")
-if u1 is not None and s1 is not None and sha2:
-    row(
-        "1",
-        f"… client CPU per run: user {u1:.2f} s + system {s1:.2f} s; the serving peer: "
-        f"{median('case1_servers_cpu_s') or 0:.2f} s (one SHA-256 pass over {big} at the sha2 limit: "
-        f"{big_mib * 1.048576 / sha2:.2f} s)",
-        f"{u1 + s1:.2f} s",
-    )
+
+
+def cpu_row(case, label):
+    """Client and serving-peer CPU per run of a single-source get, if recorded."""
+    u, s = median(f"{case}_client_user_s"), median(f"{case}_client_sys_s")
+    if u is not None and s is not None and sha2:
+        row(
+            "1",
+            f"… client CPU per run{label}: user {u:.2f} s + system {s:.2f} s; the serving peer: "
+            f"{median(f'{case}_servers_cpu_s') or 0:.2f} s (one SHA-256 pass over {big} at the sha2 limit: "
+            f"{big_mib * 1.048576 / sha2:.2f} s)",
+            f"{u + s:.2f} s",
+        )
+
+
+cpu_row("case1", "")
 r = ratio(c1, curl)
 row("1", "… ÷ nginx→curl", fmt_x(r), "≥ 1.5×", None if r is None else r >= 1.5)
 r = ratio(c1, curl_ver)
@@ -191,6 +198,28 @@ r = ratio(c1, sha2)
 row("1", "… as a fraction of the SHA-256 limit (sha2)", "—" if r is None else f"{100 * r:.0f} %")
 r = ratio(c1, seed)
 row("1", "… ÷ seed Python (where we come from)", fmt_x(r), "≥ 3×", None if r is None else r >= 3)
+c1p = median("case1plain_mbps")
+row(
+    "1",
+    f"`p2p get` {big}, 1 source, P2P/1 in the clear (a peer with `[server] p2p2 = false`, "
+    f"same rounds, turn about with the P2P/2 get; `mb_per_s` {fmt_mbps(median('case1plain_reported_mbps'))}, "
+    f"`elapsed_ms` {fmt_ms(median('case1plain_elapsed_ms'))})",
+    fmt_mbps(c1p),
+)
+cpu_row("case1plain", ", P2P/1")
+r = ratio(c1, c1p)
+# Each round runs the two back to back: the ratio within a round cancels most of what the
+# rest of the machine does to both (only when no round failed, so the pairs line up).
+a, b = nums("case1_mbps"), nums("case1plain_mbps")
+paired = statistics.median(x / y for x, y in zip(a, b)) if a and len(a) == len(b) and all(b) else None
+row(
+    "1",
+    "… P2P/2 ÷ P2P/1, ratio of the medians: what encryption costs, DESIGN §7"
+    + ("" if paired is None else f" (taken within each round, then the median: {fmt_x(paired)}, n={len(a)})"),
+    fmt_x(r),
+    "≥ 0.8×",
+    None if r is None else r >= 0.8,
+)
 
 # ---- case 2
 c2 = median("case2_mbps")

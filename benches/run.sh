@@ -169,7 +169,7 @@ rec env_read_mib "$READ_MIB"
 # ---------------------------------------------------------------- data
 say "making data in $T"
 D=$T/data
-mkdir -p "$D"/{p1,p2,p3,web,seed,cold,warm,read,search} "$T/dl"
+mkdir -p "$D"/{p1,p2,p3,p4,web,seed,cold,warm,read,search} "$T/dl"
 BIG=$D/p1/big.bin
 BIG_BYTES=$((BIG_MIB * 1024 * 1024))
 python3 - "$BIG" "$BIG_MIB" "$D/read/read.bin" "$READ_MIB" "$D/cold" "$COLD_FILES" "$COLD_MIB" "$D/warm" "$WARM_FILES" "$D/search" <<'EOF'
@@ -201,6 +201,7 @@ for name in ["somefile.txt", "somefile-notes.md", "other.bin", "photo.jpg", "rea
 EOF
 ln "$BIG" "$D/p2/big.bin"
 ln "$BIG" "$D/p3/big.bin"
+ln "$BIG" "$D/p4/big.bin"
 ln "$BIG" "$D/web/big.bin"
 ln "$BIG" "$D/seed/big.bin"
 HASH=$(openssl dgst -sha256 -r "$BIG" | cut -d' ' -f1)
@@ -249,10 +250,13 @@ for _ in 1 2 3; do
 done
 
 # ---------------------------------------------------------------- servers for the transfers
-# nginx, the seed's server and three p2p peers all serve the same file (hard links) at
+# nginx, the seed's server and four p2p peers all serve the same file (hard links) at
 # once; then each round runs every transfer once, so that baselines and cases see the
-# same machine (anything else running on it slows them alike).
-say "starting nginx, the seed's Python server and three p2p peers (each peer hashes the file at start)"
+# same machine (anything else running on it slows them alike). Peers 1-3 speak P2P/2
+# (TLS 1.3), as every peer does by default; peer 4 has `[server] p2p2 = false`, so it
+# answers P2P/1 only, in the clear, and the client falls back to that: the baseline for
+# what encryption costs (DESIGN §7: P2P/2 ≥ 0.8× P2P/1, same download, same run).
+say "starting nginx, the seed's Python server and four p2p peers, the 4th P2P/1 only (each peer hashes the file at start)"
 NGINX_PORT=$(free_port)
 mkdir -p "$T/nginx/tmp"
 {
@@ -281,12 +285,13 @@ EOF
 } >"$T/nginx/nginx.conf"
 start nginx "$NGINX" -p "$T/nginx" -c "$T/nginx/nginx.conf" -e "$T/nginx/error.log" -g 'daemon off;'
 start seed python3 "$ROOT/tests/seed/seed_server.py" --dir "$D/seed" --host 127.0.0.20 --port 0 --quiet
-for i in 1 2 3; do
+for i in 1 2 3 4; do
   mkdir -p "$T/peer$i/state" "$T/peer$i/dl"
-  cat >"$T/peer$i/p2p.conf" <<EOF
+  {
+    cat <<EOF
 [node]
 name = "peer$i"
-listen = "127.0.0.$((i + 1)):0"
+listen = "127.0.0.$((i == 4 ? 7 : i + 1)):0"
 state_dir = "$T/peer$i/state"
 [share]
 dirs = ["$D/p$i"]
@@ -294,6 +299,8 @@ dirs = ["$D/p$i"]
 dir = "$T/peer$i/dl"
 share = false
 EOF
+    if [ "$i" = 4 ]; then printf '[server]\np2p2 = false\n'; fi
+  } >"$T/peer$i/p2p.conf"
   start "peer$i" "$P2P" serve --config "$T/peer$i/p2p.conf"
 done
 
@@ -307,11 +314,13 @@ curl -sfI "$URL" >/dev/null || die "nginx does not answer on $URL"
 wait_line "$T/seed.out" '^listening on ' 20 "$PID_seed" || die "seed server did not start: $(cat "$T/seed.err")"
 SEED_PORT=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$T/seed.out" | head -1)
 ADDRS=()
-for i in 1 2 3; do
+for i in 1 2 3 4; do
   pid_var=PID_peer$i
   wait_line "$T/peer$i.out" '^listening on ' 120 "${!pid_var}" || die "peer$i did not start: $(cat "$T/peer$i.err")"
   ADDRS+=("$(sed -n 's/^listening on //p' "$T/peer$i.out" | head -1)")
 done
+# The client knows peers 1-3 (case 2 downloads from all it knows); peer 4 only by --from.
+PLAIN_ADDR=${ADDRS[3]}
 mkdir -p "$T/client/state" "$T/client/dl"
 cat >"$T/client/p2p.conf" <<EOF
 [node]
@@ -386,8 +395,11 @@ seed_get() {
   rec "$1" "$(((BIG_BYTES * 1000) / get_ns))"
   rm -f "$T/dl/seed.bin"
 }
-# CPU time (ticks) the three p2p peers have used so far.
-peers_cpu_ticks() { cat "/proc/$PID_peer1/stat" "/proc/$PID_peer2/stat" "/proc/$PID_peer3/stat" | awk '{t += $14 + $15} END {print t}'; }
+# CPU time (ticks) the four p2p peers have used so far (the idle ones add next to nothing).
+peers_cpu_ticks() {
+  cat "/proc/$PID_peer1/stat" "/proc/$PID_peer2/stat" "/proc/$PID_peer3/stat" "/proc/$PID_peer4/stat" |
+    awk '{t += $14 + $15} END {print t}'
+}
 # p2p_get CASE ARGS...: one timed, verified `get`; records wall MB/s, reported MB/s, RSS.
 p2p_get() {
   local case=$1
@@ -434,11 +446,30 @@ timeout 300 "$P2P" --config "$T/client/p2p.conf" --json get "$HASH" --from "${AD
 path=$(json "$T/get.json" 'j["path"]')
 [ "$(openssl dgst -sha256 -r "$path" | cut -d' ' -f1)" = "$HASH" ] || die "p2p get landed other bytes"
 rm -f "$path"
+timeout 300 "$P2P" --config "$T/client/p2p.conf" --json get "$HASH" --from "$PLAIN_ADDR" >"$T/get.json" 2>"$T/get.err" ||
+  die "p2p get from the P2P/1 peer failed: $(cat "$T/get.err")"
+path=$(json "$T/get.json" 'j["path"]')
+[ "$(openssl dgst -sha256 -r "$path" | cut -d' ' -f1)" = "$HASH" ] || die "p2p get (P2P/1) landed other bytes"
+rm -f "$path"
+# Which protocol each one spoke: only P2P/2 shows the client a peer ID, which it then
+# keeps (trust on first use) in known_peers; P2P/1 in the clear has none to keep.
+grep -q "^${ADDRS[0]} " "$T/client/state/known_peers" 2>/dev/null || die "${ADDRS[0]} did not speak P2P/2"
+if grep -q "^$PLAIN_ADDR " "$T/client/state/known_peers" 2>/dev/null; then
+  die "$PLAIN_ADDR spoke P2P/2 despite p2p2 = false"
+fi
 
 for round in $(seq "$RUNS"); do
-  say "transfers of the ${BIG_MIB} MiB file, round $round of $RUNS: nginx→curl (3 ways), seed (2 ways), p2p case 1, p2p case 2"
+  say "transfers of the ${BIG_MIB} MiB file, round $round of $RUNS: nginx→curl (3 ways), seed (2 ways), p2p case 1 over P2P/2 and P2P/1, p2p case 2"
   curl_get curl_mbps curl_plain
-  p2p_get case1 --from "${ADDRS[0]}"
+  # Case 1 over P2P/2 (TLS 1.3), and the same get from the P2P/1-only peer, back to
+  # back, taking turns at going first (so that neither always follows the same transfer).
+  if ((round % 2)); then
+    p2p_get case1 --from "${ADDRS[0]}"
+    p2p_get case1plain --from "$PLAIN_ADDR"
+  else
+    p2p_get case1plain --from "$PLAIN_ADDR"
+    p2p_get case1 --from "${ADDRS[0]}"
+  fi
   curl_get curl_sync_mbps curl_durable
   p2p_get case2
   curl_get curl_verified_mbps curl_verified
@@ -446,6 +477,8 @@ for round in $(seq "$RUNS"); do
   seed_get seed_1mib_mbps 1048576
 done
 rec case1_server_rss_kib "$(vmhwm_kib "$PID_peer1")"
+rec case1plain_server_rss_kib "$(vmhwm_kib "$PID_peer4")"
+stop "$PID_peer4"
 for i in 1 2 3; do
   pid_var=PID_peer$i
   rec case2_server_rss_kib "$(vmhwm_kib "${!pid_var}")"
