@@ -14,7 +14,7 @@ use crate::config;
 use crate::index::Shares;
 use crate::runtime;
 use crate::server::{Server, ServerLimits};
-use crate::shell::dispatch;
+use crate::shell::dispatch::{self, Status};
 use crate::shell::repl::run_repl;
 use crate::shell::script::run_script;
 use crate::shell::session::{OutputMode, Session};
@@ -110,8 +110,11 @@ pub fn run() -> i32 {
             let Some(mut session) = open_session(cli.config.as_deref(), cli.json) else {
                 return 2;
             };
-            dispatch::execute(&mut session, &cli.command)
-                .status
+            let status = dispatch::execute(&mut session, &cli.command).status;
+            // `p2p get x '&'`: the process lives until its background transfer ends.
+            let stopped = status == Status::Interrupted;
+            status
+                .worst(crate::shell::background::settle(&mut session, stopped))
                 .exit_code()
         }
         None => {

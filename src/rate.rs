@@ -2,9 +2,11 @@
 //! `"512KiB"`, `"5MB"`, `2097152`; `0`: none), and the token bucket that holds a peer's
 //! transfers to it — one bucket for all downloads, one for all uploads.
 //!
-//! The bucket holds at most one second of credit, and a taker may go into debt (it then
-//! waits the debt off before its bytes move), so whatever the sizes taken, the bytes
-//! that pass over any stretch of time are at most `rate × time + one second's worth`.
+//! The bucket starts empty and holds at most a quarter of a second of credit (DESIGN
+//! allows one second; less keeps the average over any 5 s within 5 % of the limit), and
+//! a taker may go into debt (it then waits the debt off before its bytes move), so
+//! whatever the sizes taken, the bytes that pass over any stretch of time are at most
+//! `rate × time + a quarter second's worth`.
 //! The rate can change while transfers run (`set max_rate ...`). It never blocks a
 //! thread: waiting is an async sleep.
 
@@ -89,6 +91,9 @@ impl<'de> serde::Deserialize<'de> for Rate {
     }
 }
 
+/// The most credit a bucket holds, in seconds of its rate.
+const CREDIT_SECS: f64 = 0.25;
+
 /// The token bucket of one direction of a peer's traffic.
 #[derive(Debug)]
 pub struct TokenBucket {
@@ -108,7 +113,7 @@ impl TokenBucket {
         TokenBucket {
             rate: AtomicU64::new(rate.0),
             state: Mutex::new(Credit {
-                tokens: rate.0 as f64,
+                tokens: 0.0,
                 at: Instant::now(),
             }),
         }
@@ -121,7 +126,7 @@ impl TokenBucket {
     pub fn set_rate(&self, rate: Rate) {
         self.rate.store(rate.0, Ordering::Relaxed);
         let mut credit = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        credit.tokens = credit.tokens.min(rate.0 as f64);
+        credit.tokens = credit.tokens.min(rate.0 as f64 * CREDIT_SECS);
         credit.at = Instant::now();
     }
 
@@ -136,7 +141,7 @@ impl TokenBucket {
         let mut credit = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
         let earned = now.duration_since(credit.at).as_secs_f64() * rate;
-        credit.tokens = (credit.tokens + earned).min(rate);
+        credit.tokens = (credit.tokens + earned).min(rate * CREDIT_SECS);
         credit.at = now;
         credit.tokens -= bytes as f64;
         if credit.tokens >= 0.0 {

@@ -24,6 +24,7 @@ use crate::protocol::legacy::NONE_ANSWER;
 use crate::protocol::message::{parse_answer, Request};
 use crate::protocol::name::printable;
 use crate::protocol::{MAX_ANSWER_BYTES, PREAMBLE, PREAMBLE_V2};
+use crate::rate::{Rate, TokenBucket};
 use crate::runtime::{self, TcpStream};
 
 /// The largest data frame we accept: the protocol's `read` limit.
@@ -47,6 +48,14 @@ pub struct Connection {
     end: usize,
     /// Longest wait for any single read or write.
     io_timeout: Duration,
+}
+
+/// All downloads of this process together (`[download] max_rate`, DESIGN §8): every
+/// byte of file data a client reads is admitted by this bucket first.
+pub fn download_limit() -> &'static TokenBucket {
+    static LIMIT: std::sync::LazyLock<TokenBucket> =
+        std::sync::LazyLock::new(|| TokenBucket::new(Rate(0)));
+    &LIMIT
 }
 
 /// The address outgoing connections come from, when the node listens on one address.
@@ -482,12 +491,21 @@ impl Connection {
         }
     }
 
-    /// Reads `len` body bytes into `dest` (cleared first).
-    async fn read_body(&mut self, len: usize, dest: &mut Vec<u8>) -> Result<(), ClientError> {
+    /// Reads `len` body bytes into `dest` (cleared first); file data (`throttled`) is
+    /// held to `[download] max_rate` as it arrives.
+    async fn read_body(
+        &mut self,
+        len: usize,
+        dest: &mut Vec<u8>,
+        throttled: bool,
+    ) -> Result<(), ClientError> {
         dest.clear();
         let buffered = (self.end - self.start).min(len);
         dest.extend_from_slice(&self.buf[self.start..self.start + buffered]);
         self.start += buffered;
+        if throttled {
+            download_limit().admit(buffered as u64).await;
+        }
         if dest.len() < len {
             let have = dest.len();
             dest.resize(len, 0);
@@ -507,6 +525,9 @@ impl Connection {
                     });
                 }
                 got += n;
+                if throttled {
+                    download_limit().admit(n as u64).await;
+                }
             }
         }
         Ok(())
@@ -516,7 +537,7 @@ impl Connection {
     pub async fn recv_answer<T: DeserializeOwned>(&mut self) -> Result<T, ClientError> {
         let header = self.next_header().await?;
         let mut body = Vec::new();
-        self.read_body(header.body_len, &mut body).await?;
+        self.read_body(header.body_len, &mut body, false).await?;
         if header.kind != FrameType::Answer {
             return Err(self.protocol_error("expected an answer, got data"));
         }
@@ -538,7 +559,8 @@ impl Connection {
     /// An error answer in its place becomes [`ClientError::Remote`].
     pub async fn recv_data(&mut self, dest: &mut Vec<u8>) -> Result<(), ClientError> {
         let header = self.next_header().await?;
-        self.read_body(header.body_len, dest).await?;
+        let data = header.kind == FrameType::Data;
+        self.read_body(header.body_len, dest, data).await?;
         match header.kind {
             FrameType::Data => Ok(()),
             _ => {

@@ -87,6 +87,7 @@ pub async fn download(
         if n == 0 {
             return Ok(total);
         }
+        super::connection::download_limit().admit(n as u64).await;
         sink(&buf[..n]).map_err(|source| ClientError::Io {
             peer: peer.clone(),
             source,

@@ -21,7 +21,7 @@ mod search;
 mod select;
 
 pub use crate::content::PeerAddr;
-pub use connection::{bind_outgoing_to, connect, Connection, Link};
+pub use connection::{bind_outgoing_to, connect, download_limit, Connection, Link};
 pub use download::{download, DownloadPlan, Progress, Source, Target};
 pub use error::ClientError;
 pub use probe::{ping_all, PeerKind};

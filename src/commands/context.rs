@@ -11,4 +11,7 @@ pub struct Context<'a> {
     pub registry: &'a Registry,
     /// Transfer progress, as events; the shell turns them into a bar (or nothing).
     pub progress: &'a (dyn Fn(Progress) + Sync),
+    /// The line ended with `&`: start the work in the background and return at once
+    /// (only `get` can; the shell refuses `&` elsewhere).
+    pub background: bool,
 }

@@ -2,6 +2,7 @@
 //! content and its sources, hand them to the download engine, and share the result.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::anyhow;
 use clap::Args;
@@ -12,8 +13,12 @@ use super::{
     Output,
 };
 use crate::client::manifest;
-use crate::client::{choose, download, resolve_from, DownloadPlan, SelectError, Source, Target};
-use crate::node::TransferRecord;
+use crate::client::{
+    choose, download, resolve_from, DownloadPlan, PeerAddr, Progress, SelectError, Source, Target,
+};
+use crate::content::ContentHash;
+use crate::node::{Finished, Live, Unfinished};
+use crate::runtime;
 
 pub struct Get;
 
@@ -31,6 +36,9 @@ struct GetArgs {
     #[arg(long = "to", value_name = "PATH")]
     to: Option<PathBuf>,
 }
+
+// A trailing `&` (as in a shell) runs it in the background: the shell takes it off the
+// line and sets `Context::background`.
 
 impl Command for Get {
     fn name(&self) -> &'static str {
@@ -59,129 +67,270 @@ impl Command for Get {
 
     fn run(&self, ctx: &mut Context<'_>, matches: clap::ArgMatches) -> CommandResult {
         let args: GetArgs = from_matches(&matches)?;
-        let node = &mut *ctx.node;
-        let allowed = node
-            .run(resolve_from(&node.known_peers(), &args.from))?
-            .map_err(failed)?;
-        // With --from, only those peers are asked (listed or not); else every known one.
-        let asked = match &allowed {
-            Some(allowed) => allowed.clone(),
-            None => {
-                let mut asked = node.peers_to_ask()?;
-                // A hash: the DHT's holders of that content are asked too.
-                if let Ok(hash) = args.what.parse() {
-                    for peer in node.dht_holders(&hash)? {
-                        if !asked.contains(&peer) {
-                            asked.push(peer);
-                        }
-                    }
-                }
-                asked
-            }
-        };
-        let chosen = node
-            .run(choose(
-                &asked,
-                node.last_rows(),
-                &node.last_listed,
-                &args.what,
-            ))?
-            .map_err(failed)?;
-        let sources: Vec<Source> = chosen
-            .sources
-            .into_iter()
-            .filter(|s| allowed.as_ref().is_none_or(|a| a.contains(&s.peer)))
-            .collect();
-        if sources.is_empty() {
-            return Err(failed(SelectError::NotFromThose(chosen.hash)));
+        let job = prepare(ctx, args)?;
+        if ctx.background {
+            let what = job.what.clone();
+            let hash = job.what.parse::<ContentHash>().ok().map(|h| h.to_string());
+            let id = ctx.node.transfers.submit(
+                what.clone(),
+                hash,
+                Box::new(move |live: Arc<Live>| {
+                    Box::pin(async move {
+                        let mut job = job;
+                        job.live = Some(live.clone());
+                        let resolved = job.resolved.clone();
+                        let progress = move |event: Progress| live.on(&event);
+                        job.run(&progress)
+                            .await
+                            .map(|done| done.finished())
+                            .map_err(|e| Unfinished {
+                                message: format!("{:#}", anyhow::Error::from(e)),
+                                name: None,
+                                hash: resolved.get().map(|h| h.to_string()),
+                            })
+                    })
+                }),
+            );
+            let queued = ctx
+                .node
+                .transfers
+                .views()
+                .iter()
+                .any(|v| v.id == id && v.state == crate::node::TransferState::Queued);
+            let state = if queued { "queued" } else { "started" };
+            return Ok(
+                Output::new(json!({ "transfer": id, "state": state, "what": what })).line(format!(
+                    "[{id}] {state}: get {} (see `transfers`, `wait {id}`, `cancel {id}`)",
+                    escape_control(&what, false)
+                )),
+            );
         }
-        // At most 16 sources for one download (DESIGN §6): more add connections, not
-        // speed. P2P/1 sources come first.
-        let sources: Vec<Source> = sources.into_iter().take(MAX_SOURCES).collect();
-        let target = match args.to {
-            Some(path) => Target::Path(expand_home(path)),
-            None => Target::Folder(ctx.node.settings.download.dir.clone()),
-        };
-        let plan = DownloadPlan {
-            hash: chosen.hash,
-            name: chosen.name.clone(),
-            size: chosen.size,
-            sources,
-            target: target.clone(),
-            stall_timeout: std::time::Duration::from_secs(
-                ctx.node.settings.download.stall_timeout_s,
-            ),
-        };
+        let what = job.what.clone();
+        let target = job.target.clone();
+        let resolved = job.resolved.clone();
         let started = std::time::Instant::now();
-        let result = ctx.node.run(download(plan, ctx.progress));
-        let record = |outcome, bytes, elapsed_ms, sources: Vec<String>| TransferRecord {
-            name: chosen.name.clone().unwrap_or_default(),
-            hash: chosen.hash.to_string(),
-            bytes,
-            size: chosen.size,
-            elapsed_ms,
-            sources,
-            outcome,
-            interrupted: false,
-        };
-        let elapsed_ms = started.elapsed().as_millis() as u64;
+        let result = ctx.node.run(job.run(ctx.progress));
+        let took = started.elapsed();
         let done = match result {
             Ok(Ok(done)) => done,
             Ok(Err(e)) => {
                 let message = format!("{:#}", anyhow::Error::from(e));
                 ctx.node
                     .transfers
-                    .push(record(Err(message.clone()), 0, elapsed_ms, Vec::new()));
+                    .record(what, Err(unfinished(&message)), false, took);
                 return Err(CommandError::Failed(anyhow!(message)));
             }
             Err(_interrupted) => {
-                let kept = crate::client::download::kept_for_resume(&target, &chosen.hash);
-                let message = match kept {
-                    Some((kept, size)) => format!(
-                        "interrupted; {} of {} kept for the next `get {}`",
+                let hash = resolved.get().copied().or_else(|| what.parse().ok());
+                let kept = hash.and_then(|h| crate::client::download::kept_for_resume(&target, &h));
+                let message = match (kept, hash) {
+                    (Some((kept, size)), Some(hash)) => format!(
+                        "interrupted; {} of {} kept for the next `get {hash}`",
                         human_bytes(kept),
                         human_bytes(size),
-                        chosen.hash
                     ),
-                    None => "interrupted; nothing was kept".to_string(),
+                    _ => "interrupted; what was verified is kept for the next `get`".to_string(),
                 };
-                let kept = kept.map_or(0, |(kept, _)| kept);
-                ctx.node.transfers.push(TransferRecord {
-                    interrupted: true,
-                    ..record(Err(message.clone()), kept, elapsed_ms, Vec::new())
-                });
+                ctx.node
+                    .transfers
+                    .record(what, Err(unfinished(&message)), true, took);
                 return Err(CommandError::Cancelled(message));
             }
         };
-        // The peers that sent bytes: a source asked but never used is not one.
-        let sources: Vec<String> = done
+        ctx.node
+            .transfers
+            .record(what, Ok(done.finished()), false, took);
+        Ok(done.output())
+    }
+}
+
+/// Everything a download needs, gathered in the foreground (arguments checked, peers
+/// to ask found) so that it can run there or in the background.
+struct GetJob {
+    what: String,
+    asked: Vec<PeerAddr>,
+    /// `--from`'s peers, when given.
+    allowed: Option<Vec<PeerAddr>>,
+    last_rows: Vec<crate::client::SearchRow>,
+    last_listed: Vec<String>,
+    target: Target,
+    stall_timeout: std::time::Duration,
+    /// Where a finished download is shared (none with `download.share = false`).
+    shares: Option<Arc<crate::index::Shares>>,
+    download_dir: PathBuf,
+    state_dir: PathBuf,
+    /// The hash chosen, once known (what an interrupted get kept is said by it).
+    resolved: Arc<std::sync::OnceLock<ContentHash>>,
+    /// A background transfer's live figures, told the name and hash once chosen.
+    live: Option<Arc<Live>>,
+}
+
+fn prepare(ctx: &mut Context<'_>, args: GetArgs) -> Result<GetJob, CommandError> {
+    let node = &mut *ctx.node;
+    let allowed = node
+        .run(resolve_from(&node.known_peers(), &args.from))?
+        .map_err(failed)?;
+    // With --from, only those peers are asked (listed or not); else every known one.
+    let asked = match &allowed {
+        Some(allowed) => allowed.clone(),
+        None => {
+            let mut asked = node.peers_to_ask()?;
+            // A hash: the DHT's holders of that content are asked too.
+            if let Ok(hash) = args.what.parse() {
+                for peer in node.dht_holders(&hash)? {
+                    if !asked.contains(&peer) {
+                        asked.push(peer);
+                    }
+                }
+            }
+            asked
+        }
+    };
+    let target = match args.to {
+        Some(path) => Target::Path(expand_home(path)),
+        None => Target::Folder(node.settings.download.dir.clone()),
+    };
+    Ok(GetJob {
+        what: args.what,
+        asked,
+        allowed,
+        last_rows: node.last_rows().to_vec(),
+        last_listed: node.last_listed.clone(),
+        target,
+        stall_timeout: std::time::Duration::from_secs(node.settings.download.stall_timeout_s),
+        shares: node.settings.download.share.then(|| node.shares_handle()),
+        download_dir: node.settings.download.dir.clone(),
+        state_dir: node.settings.node.state_dir.clone(),
+        resolved: Arc::default(),
+        live: None,
+    })
+}
+
+/// Why a get failed.
+#[derive(Debug, thiserror::Error)]
+enum GetError {
+    #[error(transparent)]
+    Select(#[from] SelectError),
+    #[error(transparent)]
+    Download(#[from] crate::client::download::DownloadError),
+}
+
+impl GetJob {
+    /// Chooses the content and its sources, downloads it, and shares the result.
+    async fn run(self, progress: &(dyn Fn(Progress) + Sync)) -> Result<Done, GetError> {
+        let chosen = choose(&self.asked, &self.last_rows, &self.last_listed, &self.what).await?;
+        let _ = self.resolved.set(chosen.hash);
+        if let Some(live) = &self.live {
+            live.chosen(
+                chosen.name.clone().unwrap_or_else(|| self.what.clone()),
+                chosen.hash.to_string(),
+            );
+        }
+        let sources: Vec<Source> = chosen
+            .sources
+            .into_iter()
+            .filter(|s| self.allowed.as_ref().is_none_or(|a| a.contains(&s.peer)))
+            .collect();
+        if sources.is_empty() {
+            return Err(SelectError::NotFromThose(chosen.hash).into());
+        }
+        // At most 16 sources for one download (DESIGN §6): more add connections, not
+        // speed. P2P/1 sources come first.
+        let sources: Vec<Source> = sources.into_iter().take(MAX_SOURCES).collect();
+        let plan = DownloadPlan {
+            hash: chosen.hash,
+            name: chosen.name.clone(),
+            size: chosen.size,
+            sources,
+            target: self.target.clone(),
+            stall_timeout: self.stall_timeout,
+        };
+        let done = download(plan, progress).await?;
+        if !done.already_present && done.path.parent() == Some(self.download_dir.as_path()) {
+            // Bookkeeping for `verify`; the download itself already succeeded.
+            let _ = manifest::record(&self.state_dir, &done.path, &done.hash, done.size);
+        }
+        // What you download you share: listed without hashing it again.
+        if let Some(shares) = self.shares {
+            let (path, hash) = (done.path.clone(), done.hash);
+            runtime::spawn_blocking(move || {
+                shares.remember(&path, hash);
+                shares.scan();
+            })
+            .await;
+        }
+        Ok(Done(done))
+    }
+}
+
+/// A download that ended well, and how to say it.
+struct Done(crate::client::download::Downloaded);
+
+impl Done {
+    /// The peers that sent bytes: a source asked but never used is not one.
+    fn sources(&self) -> Vec<String> {
+        self.0
             .sources
             .iter()
             .filter(|(_, bytes)| *bytes > 0)
             .map(|(p, _)| p.to_string())
-            .collect();
+            .collect()
+    }
+
+    fn summary(&self) -> String {
+        let done = &self.0;
+        if done.already_present {
+            return format!(
+                "already here: {} ({}), sha256 verified",
+                done.path.display(),
+                human_bytes(done.size)
+            );
+        }
+        let secs = done.elapsed.as_secs_f64().max(1e-6);
+        let sources = self.sources();
+        let from = if sources.is_empty() {
+            String::new()
+        } else {
+            format!(" from {}", sources.join(", "))
+        };
+        let rate = if done.fetched > 0 {
+            format!(" ({}/s)", human_bytes((done.fetched as f64 / secs) as u64))
+        } else {
+            String::new()
+        };
+        format!(
+            "saved {} ({}){from} in {:.2} s{rate}, sha256 verified",
+            done.path.display(),
+            human_bytes(done.size),
+            secs,
+        )
+    }
+
+    fn finished(&self) -> Finished {
+        let done = &self.0;
+        Finished {
+            path: done.path.clone(),
+            name: done
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            hash: done.hash.to_string(),
+            size: done.size,
+            fetched: done.fetched,
+            sources: self.sources(),
+            summary: self.summary(),
+        }
+    }
+
+    fn output(&self) -> Output {
+        let done = &self.0;
         let served: serde_json::Map<String, serde_json::Value> = done
             .sources
             .iter()
             .map(|(p, bytes)| (p.to_string(), json!(bytes)))
             .collect();
-        let elapsed_ms = done.elapsed.as_millis() as u64;
-        ctx.node.transfers.push(record(
-            Ok(done.path.clone()),
-            done.fetched,
-            elapsed_ms,
-            sources.clone(),
-        ));
-        let download_dir = &ctx.node.settings.download.dir;
-        if !done.already_present && done.path.parent() == Some(download_dir.as_path()) {
-            // Bookkeeping for `verify`; the download itself already succeeded.
-            let state_dir = &ctx.node.settings.node.state_dir;
-            let _ = manifest::record(state_dir, &done.path, &done.hash, done.size);
-        }
-        ctx.node.share_download(&done.path, done.hash)?;
-
         let secs = done.elapsed.as_secs_f64().max(1e-6);
-        let mb_per_s = done.fetched as f64 / secs / 1e6;
         let mut notes = Vec::new();
         if done.resumed > 0 {
             notes.push(format!(
@@ -197,30 +346,6 @@ impl Command for Get {
         for reason in &dropped {
             notes.push(format!("dropped {reason}"));
         }
-        let line = if done.already_present {
-            format!(
-                "already here: {} ({}), sha256 verified",
-                done.path.display(),
-                human_bytes(done.size)
-            )
-        } else {
-            let from = if sources.is_empty() {
-                String::new()
-            } else {
-                format!(" from {}", sources.join(", "))
-            };
-            let rate = if done.fetched > 0 {
-                format!(" ({}/s)", human_bytes((done.fetched as f64 / secs) as u64))
-            } else {
-                String::new()
-            };
-            format!(
-                "saved {} ({}){from} in {:.2} s{rate}, sha256 verified",
-                done.path.display(),
-                human_bytes(done.size),
-                secs,
-            )
-        };
         let mut output = Output::new(json!({
             "path": done.path.display().to_string(),
             "name": done.path.file_name().map(|n| n.to_string_lossy().into_owned()),
@@ -230,17 +355,25 @@ impl Command for Get {
             "resumed": done.resumed,
             "served": served,
             "dropped": dropped,
-            "sources": sources,
+            "sources": self.sources(),
             "already_present": done.already_present,
-            "elapsed_ms": elapsed_ms,
-            "mb_per_s": mb_per_s,
+            "elapsed_ms": done.elapsed.as_millis() as u64,
+            "mb_per_s": done.fetched as f64 / secs / 1e6,
         }))
-        .line(line);
+        .line(self.summary());
         // Reasons quote peers: one line each, whatever they hold.
         for note in &notes {
             output = output.line(format!("  {}", escape_control(note, false)));
         }
-        Ok(output)
+        output
+    }
+}
+
+fn unfinished(message: &str) -> Unfinished {
+    Unfinished {
+        message: message.to_string(),
+        name: None,
+        hash: None,
     }
 }
 

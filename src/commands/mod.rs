@@ -3,6 +3,7 @@
 //! same everywhere), calls into `client` or `index`, and returns an [`Output`]; it
 //! never prints and never touches a socket itself.
 
+mod cancel;
 mod context;
 mod files;
 mod get;
@@ -13,12 +14,15 @@ mod peers;
 mod quit;
 mod rescan;
 mod search;
+mod set;
 mod share;
 mod transfers;
 mod unshare;
+mod wait;
 
 pub use context::Context;
 pub use output::{escape_control, human_bytes, Block, Output};
+pub use wait::end_line;
 
 use clap::{ArgMatches, FromArgMatches};
 
@@ -147,6 +151,9 @@ impl Registry {
                 Box::new(rescan::Rescan),
                 Box::new(files::Files),
                 Box::new(transfers::Transfers),
+                Box::new(wait::Wait),
+                Box::new(cancel::Cancel),
+                Box::new(set::Set),
                 Box::new(id::Id),
                 Box::new(help::Help),
                 Box::new(quit::Quit),

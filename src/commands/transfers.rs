@@ -1,9 +1,11 @@
-//! `transfers`: the downloads of this ctx, finished and failed.
+//! `transfers`: this session's downloads — running ones first (percent, rate, sources,
+//! ETA), then queued, then those that ended (done, failed, cancelled, interrupted).
 
 use clap::Args;
 use serde_json::json;
 
 use super::{human_bytes, Command, CommandResult, Context, Output};
+use crate::node::{TransferState, TransferView};
 
 pub struct Transfers;
 
@@ -16,65 +18,124 @@ impl Command for Transfers {
     }
 
     fn summary(&self) -> &'static str {
-        "downloads of this session: done and failed, with rate and sources"
+        "downloads of this session: running (%, rate, ETA), queued, done, failed"
     }
 
     fn examples(&self) -> &'static [&'static str] {
-        &["transfers"]
+        &["transfers", "get 1 &", "wait", "cancel 2"]
     }
 
     fn args(&self) -> clap::Command {
-        TransfersArgs::augment_args(clap::Command::new("transfers"))
-            .about("List this session's downloads: name, hash, bytes, rate, sources, outcome")
+        TransfersArgs::augment_args(clap::Command::new("transfers")).about(
+            "List this session's downloads: running ones with percent, rate, sources and ETA, \
+             then queued, done and failed ones",
+        )
     }
 
     fn run(&self, ctx: &mut Context<'_>, _matches: clap::ArgMatches) -> CommandResult {
-        let mut rows = Vec::new();
-        let mut entries = Vec::new();
-        for t in &ctx.node.transfers {
-            let secs = t.elapsed_ms as f64 / 1000.0;
-            let rate = if secs > 0.0 {
-                t.bytes as f64 / secs / 1e6
-            } else {
-                0.0
+        let mut views = ctx.node.transfers.views();
+        // Running, queued, then the ended ones in the order they were started.
+        views.sort_by_key(|v| {
+            let rank = match v.state {
+                TransferState::Running => 0,
+                TransferState::Queued => 1,
+                _ => 2,
             };
-            let (state, detail) = match &t.outcome {
-                Ok(path) => ("done", path.display().to_string()),
-                Err(e) if t.interrupted => ("interrupted", e.clone()),
-                Err(e) => ("failed", e.clone()),
-            };
-            // The message may already start with the state ("interrupted; 6 MiB kept").
-            let detail = detail.strip_prefix(state).map_or(detail.as_str(), |rest| {
-                rest.trim_start_matches([';', ':', ' '])
-            });
-            rows.push(vec![
-                t.name.clone(),
-                // Whole: the shell shortens hashes on a terminal only.
-                t.hash.clone(),
-                human_bytes(t.bytes),
-                if t.bytes > 0 && secs > 0.0 {
-                    format!("{}/s", human_bytes((t.bytes as f64 / secs) as u64))
-                } else {
-                    "—".into()
-                },
-                t.sources.join(", "),
-                format!("{state}: {detail}"),
-            ]);
-            entries.push(json!({
-                "name": t.name, "sha256": t.hash, "bytes": t.bytes, "size": t.size,
-                "elapsed_ms": t.elapsed_ms, "mb_per_s": rate, "sources": t.sources,
-                "state": state, "path": t.outcome.as_ref().ok().map(|p| p.display().to_string()),
-                "error": t.outcome.as_ref().err(),
-            }));
-        }
+            (rank, v.id)
+        });
+        let rows: Vec<Vec<String>> = views.iter().map(row).collect();
+        let entries: Vec<serde_json::Value> = views.iter().map(entry).collect();
         let output = Output::new(json!({ "transfers": entries }));
         Ok(if rows.is_empty() {
             output.line("no transfers yet this session")
         } else {
             output.table(
-                &["file", "sha256", "fetched", "rate", "sources", "outcome"],
+                &[
+                    "#", "file", "sha256", "state", "progress", "rate", "sources", "eta", "outcome",
+                ],
                 rows,
             )
         })
     }
+}
+
+fn percent(view: &TransferView) -> Option<f64> {
+    match view.size {
+        Some(0) => Some(100.0),
+        Some(size) => Some(100.0 * view.bytes as f64 / size as f64),
+        None => None,
+    }
+}
+
+fn row(v: &TransferView) -> Vec<String> {
+    let progress = match (v.state, percent(v)) {
+        (TransferState::Queued, _) => "—".to_string(),
+        (_, Some(p)) => format!("{p:.0}% of {}", human_bytes(v.size.unwrap_or(0))),
+        (_, None) => human_bytes(v.bytes),
+    };
+    let rate = if v.rate > 0.0 {
+        format!("{}/s", human_bytes(v.rate as u64))
+    } else {
+        "—".into()
+    };
+    let sources = match v.state {
+        TransferState::Running => v.source_count.to_string(),
+        _ if v.sources.is_empty() => "—".into(),
+        _ => v.sources.join(", "),
+    };
+    let eta = v
+        .eta
+        .map_or_else(|| "—".to_string(), |eta| format!("{} s", eta.as_secs()));
+    let state = v.state.as_str();
+    let outcome = match (&v.path, &v.error) {
+        (Some(path), _) => format!("{state}: {}", path.display()),
+        // The message may already start with the state ("interrupted; 6 MiB kept").
+        (None, Some(e)) => {
+            let detail = e
+                .strip_prefix(state)
+                .map_or(e.as_str(), |rest| rest.trim_start_matches([';', ':', ' ']));
+            format!("{state}: {detail}")
+        }
+        (None, None) => state.to_string(),
+    };
+    vec![
+        if v.background {
+            v.id.to_string()
+        } else {
+            format!("{} (fg)", v.id)
+        },
+        v.label().to_string(),
+        // Whole: the shell shortens hashes on a terminal only.
+        v.hash.clone().unwrap_or_else(|| "—".into()),
+        state.to_string(),
+        progress,
+        rate,
+        sources,
+        eta,
+        outcome,
+    ]
+}
+
+fn entry(v: &TransferView) -> serde_json::Value {
+    json!({
+        "id": v.id,
+        "what": v.what,
+        "name": v.name,
+        "sha256": v.hash,
+        "state": v.state.as_str(),
+        "background": v.background,
+        "bytes": v.bytes,
+        "size": v.size,
+        "percent": percent(v),
+        "rate_bytes_per_s": v.rate,
+        "mb_per_s": v.rate / 1e6,
+        "sources": v.sources,
+        "source_count": v.source_count,
+        "eta_s": v.eta.map(|e| e.as_secs_f64()),
+        "elapsed_ms": v.elapsed.as_millis() as u64,
+        "started_ms": v.started_at.map(|t| t.as_millis() as u64),
+        "ended_ms": v.ended_at.map(|t| t.as_millis() as u64),
+        "path": v.path.as_ref().map(|p| p.display().to_string()),
+        "error": v.error,
+    })
 }

@@ -47,6 +47,11 @@ impl Interrupt {
         while self.rx.try_recv().is_ok() {}
     }
 
+    /// Whether an interrupt has come and is not yet taken (for code that polls).
+    pub fn pending(&self) -> bool {
+        !self.rx.is_empty()
+    }
+
     /// Completes at the next interrupt.
     pub async fn wait(&self) {
         let _ = self.rx.recv().await;

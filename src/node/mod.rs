@@ -16,8 +16,12 @@ use anyhow::{Context, Result};
 
 mod discovery;
 mod interrupt;
+mod transfers;
 
 pub use interrupt::{terminated, Interrupt};
+pub use transfers::{
+    Finished, Live, TransferBoard, TransferId, TransferState, TransferView, Unfinished, Which,
+};
 
 use crate::client::dialer::Dialer;
 use crate::client::{PeerAddr, SearchRow};
@@ -46,20 +50,6 @@ pub struct LastSearch {
     pub rows: Vec<SearchRow>,
 }
 
-/// A download of this session, for `transfers`.
-#[derive(Debug, Clone)]
-pub struct TransferRecord {
-    pub name: String,
-    pub hash: String,
-    pub bytes: u64,
-    pub size: Option<u64>,
-    pub elapsed_ms: u64,
-    pub sources: Vec<String>,
-    pub outcome: Result<PathBuf, String>,
-    /// Ctrl-C stopped it (its `.part` kept), rather than a failure.
-    pub interrupted: bool,
-}
-
 pub struct Node {
     pub settings: Settings,
     pub config_file: Option<PathBuf>,
@@ -70,7 +60,8 @@ pub struct Node {
     /// Hashes the last `files` listing showed: a prefix of one names it, as a prefix of
     /// a search row's does.
     pub last_listed: Vec<String>,
-    pub transfers: Vec<TransferRecord>,
+    /// This session's downloads: background ones queued and run here (DESIGN §8).
+    pub transfers: Arc<TransferBoard>,
     /// Every peer known and how (the config's included), shared with the serving side
     /// (which names them in `peers` answers and pings them).
     pub book: Arc<Mutex<PeerBook>>,
@@ -86,6 +77,8 @@ pub struct Node {
     /// or by a serving peer on its listen address).
     dht: Option<Arc<DhtNode>>,
     identity: Option<Arc<Identity>>,
+    /// The upload bucket of the server this node runs, once serving.
+    upload_limit: Option<Arc<crate::rate::TokenBucket>>,
     shares: Arc<Shares>,
     scanned: bool,
     interrupt: Interrupt,
@@ -155,6 +148,8 @@ impl Node {
             settings.peers.require_encryption,
             pins,
         ));
+        let max_active = settings.download.max_active;
+        crate::client::download_limit().set_rate(settings.download.max_rate);
         let mut book = PeerBook::load(Some(&settings.node.state_dir));
         for peer in &peers {
             book.add(peer.clone(), Via::Config, None);
@@ -177,13 +172,14 @@ impl Node {
             mdns_waited: false,
             dht: None,
             identity: None,
+            upload_limit: None,
             last_listed: Vec::new(),
             settings,
             config_file: loaded.file,
             peers,
             seed_list_peers,
             last_search: None,
-            transfers: Vec::new(),
+            transfers: TransferBoard::new(max_active),
             shares,
             scanned: false,
             interrupt: Interrupt::install(),
@@ -245,6 +241,20 @@ impl Node {
         shares.remember(path, hash);
         self.run(runtime::spawn_blocking(move || shares.scan()))?;
         Ok(())
+    }
+
+    /// `[download] max_rate`, now: every running download follows it at once.
+    pub fn set_download_rate(&mut self, rate: crate::rate::Rate) {
+        self.settings.download.max_rate = rate;
+        crate::client::download_limit().set_rate(rate);
+    }
+
+    /// `[server] max_upload_rate`, now, for the server this node runs (if any).
+    pub fn set_upload_rate(&mut self, rate: crate::rate::Rate) {
+        self.settings.server.max_upload_rate = rate;
+        if let Some(bucket) = &self.upload_limit {
+            bucket.set_rate(rate);
+        }
     }
 
     /// This peer's identity (made on first use, kept in `node.state_dir`).

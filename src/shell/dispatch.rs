@@ -63,8 +63,14 @@ pub fn execute_line(session: &mut Session, line: &str) -> Outcome {
 
 /// [`execute_line`] for line `number` of a script: its errors say where they are.
 pub fn execute_numbered_line(session: &mut Session, line: &str, number: Option<usize>) -> Outcome {
+    // A trailing `&`, as in a shell (`get x &` or `get x&`), runs it in the background.
+    let trimmed = line.trim_end();
+    let (line, background) = match trimmed.strip_suffix('&') {
+        Some(rest) if !rest.ends_with('\\') && !rest.ends_with('&') => (rest, true),
+        _ => (line, false),
+    };
     match shell_words::split(line) {
-        Ok(words) => execute_at(session, &words, number),
+        Ok(words) => execute_at(session, &words, number, background),
         Err(e) => {
             let message = located(number, format!("cannot parse line: {e}"));
             print_error(session.output, "usage", &message);
@@ -76,8 +82,13 @@ pub fn execute_numbered_line(session: &mut Session, line: &str, number: Option<u
     }
 }
 
+/// Runs one command given as words (one-shot: `p2p get x '&'` runs it in the
+/// background, and the process waits for it before it exits).
 pub fn execute(session: &mut Session, words: &[String]) -> Outcome {
-    execute_at(session, words, None)
+    match words.split_last() {
+        Some((last, rest)) if last == "&" => execute_at(session, rest, None, true),
+        _ => execute_at(session, words, None, false),
+    }
 }
 
 /// `line N: ` before a script's error message.
@@ -88,13 +99,29 @@ fn located(number: Option<usize>, message: String) -> String {
     }
 }
 
-fn execute_at(session: &mut Session, words: &[String], number: Option<usize>) -> Outcome {
+fn execute_at(
+    session: &mut Session,
+    words: &[String],
+    number: Option<usize>,
+    background: bool,
+) -> Outcome {
     let Some((name, argv)) = words.split_first() else {
         return Outcome {
             status: Status::Ok,
             quit: false,
         };
     };
+    if background && name != "get" {
+        let message = located(
+            number,
+            format!("only `get` runs in the background (`get ... &`), not `{name}`"),
+        );
+        print_error(session.output, "usage", &message);
+        return Outcome {
+            status: Status::Usage,
+            quit: false,
+        };
+    }
     session.node.interrupt().clear();
     let registry = session.registry.clone();
     let result = match registry.find(name) {
@@ -107,6 +134,7 @@ fn execute_at(session: &mut Session, words: &[String], number: Option<usize>) ->
                     node: &mut session.node,
                     registry: &registry,
                     progress: &progress,
+                    background,
                 };
                 let result = command.run(&mut context, matches);
                 view.finish();

@@ -4,6 +4,7 @@
 //! interactive REPL, a piped script, or one command from the shell's argv. Only this
 //! layer prints.
 
+pub mod background;
 pub mod completion;
 pub mod dispatch;
 pub mod progress;

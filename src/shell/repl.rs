@@ -1,6 +1,9 @@
 //! The interactive shell: rustyline with history in the user's data dir and tab
 //! completion. Ctrl-C clears the line (or cancels the running command, through the
 //! session's interrupt); Ctrl-D at an empty prompt, or `quit`, leaves with status 0.
+//! `get ... &` returns at once; when such a transfer ends, one line is printed above the
+//! line being typed (rustyline's external printer). Leaving cancels the transfers still
+//! running, saying how many (their `.part` kept).
 
 use std::path::PathBuf;
 
@@ -8,9 +11,13 @@ use rustyline::error::ReadlineError;
 use rustyline::history::DefaultHistory;
 use rustyline::Editor;
 
+use rustyline::ExternalPrinter as _;
+
+use super::background;
 use super::completion::ReplHelper;
 use super::dispatch::{execute_line, Status};
 use super::session::Session;
+use crate::commands::end_line;
 
 const PROMPT: &str = "p2p> ";
 
@@ -41,6 +48,22 @@ pub fn run_repl(session: &mut Session) -> Status {
         }
     };
     editor.set_helper(Some(ReplHelper::new(session)));
+    // A background transfer's end is one line printed above the line being typed.
+    match editor.create_external_printer() {
+        Ok(mut printer) => {
+            let output = session.output;
+            session.node.transfers.set_announcer(Box::new(move |view| {
+                let line = end_line(view);
+                let line = if output.json {
+                    serde_json::json!({ "transfer_ended": view.id, "line": line }).to_string()
+                } else {
+                    line
+                };
+                let _ = printer.print(format!("{line}\n"));
+            }));
+        }
+        Err(e) => tracing::debug!("no external printer: {e}"),
+    }
     let history = history_file();
     if let Some(path) = &history {
         let _ = editor.load_history(path);
@@ -70,9 +93,11 @@ pub fn run_repl(session: &mut Session) -> Status {
             Err(ReadlineError::Eof) => break,
             Err(e) => {
                 eprintln!("error: {e}");
+                background::leave(session, true);
                 return Status::Failed;
             }
         }
     }
+    background::leave(session, true);
     Status::Ok
 }

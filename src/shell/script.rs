@@ -3,9 +3,12 @@
 //! The script's status is the worst of its commands. Errors name the line they come
 //! from (`error: line 3: …`), counting every line, blank and comment ones included; a
 //! UTF-8 byte-order mark before the first line (as some editors save) is skipped.
+//! Background transfers (`get ... &`) are waited for at the end and count in the
+//! status; a script stopped by a failure cancels them (DESIGN §8).
 
 use std::io::BufRead;
 
+use super::background;
 use super::dispatch::{execute_numbered_line, Status};
 use super::session::Session;
 
@@ -15,6 +18,7 @@ pub fn run_script(session: &mut Session, mut input: impl BufRead, keep_going: bo
     let mut worst = Status::Ok;
     let mut raw = Vec::new();
     let mut number = 0;
+    let mut stopped = false;
     loop {
         raw.clear();
         match input.read_until(b'\n', &mut raw) {
@@ -38,11 +42,14 @@ pub fn run_script(session: &mut Session, mut input: impl BufRead, keep_going: bo
         let outcome = execute_numbered_line(session, line, Some(number));
         worst = worst.worst(outcome.status);
         if outcome.quit || outcome.status == Status::Interrupted {
+            stopped = outcome.status == Status::Interrupted;
             break;
         }
         if outcome.status != Status::Ok && !keep_going {
+            stopped = true;
             break;
         }
     }
-    worst
+    // Background transfers: waited for at the end (they count), cancelled on a stop.
+    worst.worst(background::settle(session, stopped))
 }
