@@ -16,6 +16,9 @@ _p2p() {
             ",$1")
                 cmd="p2p"
                 ;;
+            p2p,cancel)
+                cmd="p2p__subcmd__cancel"
+                ;;
             p2p,completions)
                 cmd="p2p__subcmd__completions"
                 ;;
@@ -49,6 +52,9 @@ _p2p() {
             p2p,serve)
                 cmd="p2p__subcmd__serve"
                 ;;
+            p2p,set)
+                cmd="p2p__subcmd__set"
+                ;;
             p2p,share)
                 cmd="p2p__subcmd__share"
                 ;;
@@ -57,6 +63,9 @@ _p2p() {
                 ;;
             p2p,unshare)
                 cmd="p2p__subcmd__unshare"
+                ;;
+            p2p,wait)
+                cmd="p2p__subcmd__wait"
                 ;;
             p2p__subcmd__peers,add)
                 cmd="p2p__subcmd__peers__subcmd__add"
@@ -74,7 +83,7 @@ _p2p() {
 
     case "${cmd}" in
         p2p)
-            opts="-v -q -h -V --config --json --no-serve --keep-going --verbose --quiet --help --version serve demo completions peers search get share unshare rescan files transfers id help quit"
+            opts="-v -q -h -V --config --json --no-serve --keep-going --verbose --quiet --help --version serve demo completions peers search get share unshare rescan files transfers wait cancel set id help quit"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -84,6 +93,20 @@ _p2p() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        p2p__subcmd__cancel)
+            opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 *)
                     COMPREPLY=()
                     ;;
@@ -295,6 +318,20 @@ _p2p() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        p2p__subcmd__set)
+            opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         p2p__subcmd__share)
             opts="-h --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -324,6 +361,20 @@ _p2p() {
             return 0
             ;;
         p2p__subcmd__unshare)
+            opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        p2p__subcmd__wait)
             opts="-h --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -411,7 +462,7 @@ _p2p_dynamic() {
                 return 0
             fi
             ;;
-        serve|demo|completions|peers|search|get|share|unshare|rescan|files|transfers|id|help|quit)
+        serve|demo|completions|peers|search|get|share|unshare|rescan|files|transfers|wait|cancel|set|id|help|quit)
             ;;
         *)
             # A plugin: its arguments are its own business; offer file names.

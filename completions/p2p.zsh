@@ -144,6 +144,28 @@ _arguments "${_arguments_options[@]}" : \
 '--help[Print help]' \
 && ret=0
 ;;
+(wait)
+_arguments "${_arguments_options[@]}" : \
+'-h[Print help]' \
+'--help[Print help]' \
+'*::ids -- Transfer numbers (as `get ... &` and `transfers` show them); none\: every one:_default' \
+&& ret=0
+;;
+(cancel)
+_arguments "${_arguments_options[@]}" : \
+'-h[Print help]' \
+'--help[Print help]' \
+':which -- A transfer number, a SHA-256 (or 8+ of its first digits), or `all`:_default' \
+&& ret=0
+;;
+(set)
+_arguments "${_arguments_options[@]}" : \
+'-h[Print help]' \
+'--help[Print help]' \
+'::key -- max_rate, max_upload_rate or max_active:_default' \
+'::value -- A rate ("5MiB", "512KiB", "2MB", bytes a second; 0\: none), or a count:_default' \
+&& ret=0
+;;
 (id)
 _arguments "${_arguments_options[@]}" : \
 '-h[Print help]' \
@@ -181,13 +203,21 @@ _p2p_commands() {
 'unshare:stop sharing a folder' \
 'rescan:re-index the shared folders (only new or changed files are hashed)' \
 'files:list what this peer shares' \
-'transfers:downloads of this session\: done and failed, with rate and sources' \
+'transfers:downloads of this session\: running (%, rate, ETA), queued, done, failed' \
+'wait:wait for background transfers (all, or N...); fails if any failed' \
+'cancel:stop background transfers (N, SHA256 or all); the .part is kept for resuming' \
+'set:show or change rate limits and max_active for this session (set max_rate 5MiB)' \
 'id:this peer'\''s ID, to give to friends who pin it' \
 'help:list commands, or explain one' \
 'quit:leave (also \`exit\`, or Ctrl-D at an empty prompt)' \
     )
     commands+=(${(f)"$(_p2p_words plugins)"})
     _describe -t commands 'p2p commands' commands "$@"
+}
+(( $+functions[_p2p__subcmd__cancel_commands] )) ||
+_p2p__subcmd__cancel_commands() {
+    local commands; commands=()
+    _describe -t commands 'p2p cancel commands' commands "$@"
 }
 (( $+functions[_p2p__subcmd__completions_commands] )) ||
 _p2p__subcmd__completions_commands() {
@@ -263,6 +293,11 @@ _p2p__subcmd__serve_commands() {
     local commands; commands=()
     _describe -t commands 'p2p serve commands' commands "$@"
 }
+(( $+functions[_p2p__subcmd__set_commands] )) ||
+_p2p__subcmd__set_commands() {
+    local commands; commands=()
+    _describe -t commands 'p2p set commands' commands "$@"
+}
 (( $+functions[_p2p__subcmd__share_commands] )) ||
 _p2p__subcmd__share_commands() {
     local commands; commands=()
@@ -277,6 +312,11 @@ _p2p__subcmd__transfers_commands() {
 _p2p__subcmd__unshare_commands() {
     local commands; commands=()
     _describe -t commands 'p2p unshare commands' commands "$@"
+}
+(( $+functions[_p2p__subcmd__wait_commands] )) ||
+_p2p__subcmd__wait_commands() {
+    local commands; commands=()
+    _describe -t commands 'p2p wait commands' commands "$@"
 }
 
 # Added by p2p: peers and plugins are asked of p2p itself when Tab is pressed.

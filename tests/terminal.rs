@@ -346,3 +346,79 @@ fn flags_complete_and_share_offers_only_folders() {
     term.keys(&["C-u", "quit", "Enter"]);
     term.wait_for(Duration::from_secs(10), "exit", |s| s.contains("EXITED=0"));
 }
+
+/// Issue 14: `get SHA &` on a slow transfer gives the prompt back at once; `transfers`
+/// shows it running with a percentage; its end is one line above the prompt; leaving
+/// with a transfer running says it is cancelled.
+#[test]
+fn a_background_get_leaves_the_prompt_free_and_says_when_it_ends() {
+    if !Tmux::usable() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let share = root.join("share");
+    random_file(&share.join("slow32.bin"), 32 * MIB, 5);
+    random_file(&share.join("slow8.bin"), 8 * MIB, 6);
+    let want = sha256_file(&share.join("slow32.bin"));
+    let peer = Peer::start(root, "bg", "127.0.0.57", std::slice::from_ref(&share), "");
+    let conf = root.join("client.conf");
+    Conf {
+        name: "me".into(),
+        listen: "127.0.0.57:0".into(),
+        shares: vec![],
+        download: root.join("downloads"),
+        peers: vec![peer.addr.clone()],
+        extra: String::new(),
+    }
+    .write(&conf);
+    // 8 MiB/s: 32 MiB take about 4 s.
+    let text = std::fs::read_to_string(&conf).unwrap();
+    std::fs::write(
+        &conf,
+        text.replace("[download]\n", "[download]\nmax_rate = \"8MiB\"\n"),
+    )
+    .unwrap();
+    let command = format!("{} --config '{}'", common::bin().display(), conf.display());
+    let data = root.join("xdg-data");
+    let env = [("XDG_DATA_HOME", data.as_path()), ("HOME", root)];
+    let term = Tmux::start("background", root, &env, &command);
+    term.wait_for(Duration::from_secs(20), "the prompt", prompt_ready);
+    let asked = Instant::now();
+    term.keys(&[&format!("get {want} &"), "Enter"]);
+    term.wait_for(Duration::from_secs(5), "the prompt back", |s| {
+        s.contains("[1] started") && prompt_ready(s)
+    });
+    assert!(
+        asked.elapsed() < Duration::from_secs(3),
+        "the prompt came back late"
+    );
+    term.keys(&["transfers", "Enter"]);
+    term.wait_for(Duration::from_secs(5), "a running transfer", |s| {
+        s.contains("running") && s.contains("% of 32.0 MiB") && prompt_ready(s)
+    });
+    // Typing goes on while it runs; its end is printed above the line being typed.
+    term.keys(&["peers"]);
+    let screen = term.wait_for(Duration::from_secs(30), "the end line", |s| {
+        s.contains("[1] done: saved")
+    });
+    assert!(screen.contains("sha256 verified"), "{screen}");
+    term.wait_for(Duration::from_secs(5), "the typed line kept", |s| {
+        s.lines().any(|l| l.trim_end() == "p2p> peers")
+    });
+    term.keys(&["C-u"]);
+    assert_eq!(sha256_file(&root.join("downloads/slow32.bin")), want);
+
+    // Leaving with one still running: said, and its .part kept.
+    term.keys(&["get slow8.bin &", "Enter"]);
+    term.wait_for(Duration::from_secs(5), "[2] started", |s| {
+        s.contains("[2] started")
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    term.keys(&["quit", "Enter"]);
+    let screen = term.wait_for(Duration::from_secs(15), "exit", |s| s.contains("EXITED=0"));
+    assert!(
+        screen.contains("cancelling 1 background transfer"),
+        "{screen}"
+    );
+}

@@ -54,6 +54,7 @@ impl Command for Get {
             "get 1",
             "get 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
             "get report.pdf --from 192.168.1.20 --to ~/Documents/",
+            "get big.iso &",
         ]
     }
 
