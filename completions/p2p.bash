@@ -16,6 +16,9 @@ _p2p() {
             ",$1")
                 cmd="p2p"
                 ;;
+            p2p,browse)
+                cmd="p2p__subcmd__browse"
+                ;;
             p2p,cancel)
                 cmd="p2p__subcmd__cancel"
                 ;;
@@ -83,7 +86,7 @@ _p2p() {
 
     case "${cmd}" in
         p2p)
-            opts="-v -q -h -V --config --json --no-serve --keep-going --verbose --quiet --help --version serve demo completions peers search get share unshare rescan files transfers wait cancel set id help quit"
+            opts="-v -q -h -V --config --json --no-serve --keep-going --verbose --quiet --help --version serve demo completions peers search get browse share unshare rescan files transfers wait cancel set id help quit"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -93,6 +96,20 @@ _p2p() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        p2p__subcmd__browse)
+            opts="-h --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 *)
                     COMPREPLY=()
                     ;;
@@ -462,7 +479,7 @@ _p2p_dynamic() {
                 return 0
             fi
             ;;
-        serve|demo|completions|peers|search|get|share|unshare|rescan|files|transfers|wait|cancel|set|id|help|quit)
+        serve|demo|completions|peers|search|get|browse|share|unshare|rescan|files|transfers|wait|cancel|set|id|help|quit)
             ;;
         *)
             # A plugin: its arguments are its own business; offer file names.

@@ -38,6 +38,7 @@ complete -c p2p -n "__fish_p2p_needs_command" -a "completions" -d 'Print a shell
 complete -c p2p -n "__fish_p2p_needs_command" -a "peers" -d 'list peers (ID, protocol, up/down, round trip, what they share); add, remove, forget an ID'
 complete -c p2p -n "__fish_p2p_needs_command" -a "search" -d 'ask every peer for files matching a pattern (substring, or glob with * ?)'
 complete -c p2p -n "__fish_p2p_needs_command" -a "get" -d 'download row N of the last search, a SHA-256, or a file name; verified'
+complete -c p2p -n "__fish_p2p_needs_command" -a "browse" -d 'list a peer\'s shared folders and files; `get N` takes a row (a folder: all of it)'
 complete -c p2p -n "__fish_p2p_needs_command" -a "share" -d 'list shared folders (files, bytes, % hashed), or share one more'
 complete -c p2p -n "__fish_p2p_needs_command" -a "unshare" -d 'stop sharing a folder'
 complete -c p2p -n "__fish_p2p_needs_command" -a "rescan" -d 're-index the shared folders (only new or changed files are hashed)'
@@ -63,6 +64,7 @@ complete -c p2p -n "__fish_p2p_using_subcommand search" -s h -l help -d 'Print h
 complete -c p2p -n "__fish_p2p_using_subcommand get" -l to -d 'Folder to receive the file, or the file to write (never overwritten)' -r -F
 complete -c p2p -n "__fish_p2p_using_subcommand get" -l from -d 'Only download from this peer (address or name); may be repeated' -r -f -a "(__fish_p2p_words peers)"
 complete -c p2p -n "__fish_p2p_using_subcommand get" -s h -l help -d 'Print help'
+complete -c p2p -n "__fish_p2p_using_subcommand browse" -s h -l help -d 'Print help'
 complete -c p2p -n "__fish_p2p_using_subcommand share" -s h -l help -d 'Print help'
 complete -c p2p -n "__fish_p2p_using_subcommand unshare" -s h -l help -d 'Print help'
 complete -c p2p -n "__fish_p2p_using_subcommand rescan" -s h -l help -d 'Print help'

@@ -111,6 +111,14 @@ _arguments "${_arguments_options[@]}" : \
 ':what -- Row number of the last search, a SHA-256, or an exact file name:_default' \
 && ret=0
 ;;
+(browse)
+_arguments "${_arguments_options[@]}" : \
+'-h[Print help]' \
+'--help[Print help]' \
+':peer -- The peer\: its name, host or host\:port:_default' \
+'::path -- A folder of its shares (the top when left out):_default' \
+&& ret=0
+;;
 (share)
 _arguments "${_arguments_options[@]}" : \
 '-h[Print help]' \
@@ -199,6 +207,7 @@ _p2p_commands() {
 'peers:list peers (ID, protocol, up/down, round trip, what they share); add, remove, forget an ID' \
 'search:ask every peer for files matching a pattern (substring, or glob with * ?)' \
 'get:download row N of the last search, a SHA-256, or a file name; verified' \
+'browse:list a peer'\''s shared folders and files; \`get N\` takes a row (a folder\: all of it)' \
 'share:list shared folders (files, bytes, % hashed), or share one more' \
 'unshare:stop sharing a folder' \
 'rescan:re-index the shared folders (only new or changed files are hashed)' \
@@ -213,6 +222,11 @@ _p2p_commands() {
     )
     commands+=(${(f)"$(_p2p_words plugins)"})
     _describe -t commands 'p2p commands' commands "$@"
+}
+(( $+functions[_p2p__subcmd__browse_commands] )) ||
+_p2p__subcmd__browse_commands() {
+    local commands; commands=()
+    _describe -t commands 'p2p browse commands' commands "$@"
 }
 (( $+functions[_p2p__subcmd__cancel_commands] )) ||
 _p2p__subcmd__cancel_commands() {

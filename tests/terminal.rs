@@ -393,10 +393,21 @@ fn a_background_get_leaves_the_prompt_free_and_says_when_it_ends() {
         asked.elapsed() < Duration::from_secs(3),
         "the prompt came back late"
     );
-    term.keys(&["transfers", "Enter"]);
-    term.wait_for(Duration::from_secs(5), "a running transfer", |s| {
-        s.contains("running") && s.contains("% of 32.0 MiB") && prompt_ready(s)
-    });
+    // Once it has its sources, `transfers` shows how far it is.
+    let mut seen = false;
+    for _ in 0..20 {
+        term.keys(&["transfers", "Enter"]);
+        let screen = term.wait_for(Duration::from_secs(5), "the transfers table", prompt_ready);
+        if screen.contains("running") && screen.contains("% of 32.0 MiB") {
+            seen = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        seen,
+        "transfers never showed the running transfer's percentage"
+    );
     // Typing goes on while it runs; its end is printed above the line being typed.
     term.keys(&["peers"]);
     let screen = term.wait_for(Duration::from_secs(30), "the end line", |s| {

@@ -6,6 +6,7 @@
 //! allocated, names are sanitized before they touch the disk, and no byte reaches a
 //! final file name before the whole file's SHA-256 matches.
 
+pub mod browse;
 mod connection;
 pub mod dialer;
 pub mod download;
@@ -21,6 +22,7 @@ mod search;
 mod select;
 
 pub use crate::content::PeerAddr;
+pub use crate::protocol::message::{EntryKind, ListEntry};
 pub use connection::{bind_outgoing_to, connect, download_limit, Connection, Link};
 pub use download::{download, DownloadPlan, Progress, Source, Target};
 pub use error::ClientError;

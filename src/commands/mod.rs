@@ -3,6 +3,7 @@
 //! same everywhere), calls into `client` or `index`, and returns an [`Output`]; it
 //! never prints and never touches a socket itself.
 
+pub(crate) mod browse;
 mod cancel;
 mod context;
 mod files;
@@ -146,6 +147,7 @@ impl Registry {
                 Box::new(peers::Peers),
                 Box::new(search::Search),
                 Box::new(get::Get),
+                Box::new(browse::Browse),
                 Box::new(share::Share),
                 Box::new(unshare::Unshare),
                 Box::new(rescan::Rescan),
@@ -193,6 +195,8 @@ mod tests {
             command.args().name(command.name()).debug_assert();
             // Every example parses with the command's own grammar.
             for example in command.examples() {
+                // A trailing `&` is the shell's (background), not the command's.
+                let example = example.strip_suffix(" &").unwrap_or(example);
                 let words = shell_words::split(example).unwrap();
                 assert_eq!(words[0], command.name(), "{example}");
                 assert!(

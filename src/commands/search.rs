@@ -150,6 +150,7 @@ impl Command for Search {
             output = output.line(format!("nothing matches {query:?}"));
         }
         ctx.node.last_search = Some(LastSearch { query, rows });
+        ctx.node.last_browse = None;
         Ok(output)
     }
 }

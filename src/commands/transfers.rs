@@ -22,7 +22,7 @@ impl Command for Transfers {
     }
 
     fn examples(&self) -> &'static [&'static str] {
-        &["transfers", "get 1 &", "wait", "cancel 2"]
+        &["transfers"]
     }
 
     fn args(&self) -> clap::Command {
@@ -71,6 +71,8 @@ fn row(v: &TransferView) -> Vec<String> {
     let progress = match (v.state, percent(v)) {
         (TransferState::Queued, _) => "—".to_string(),
         (_, Some(p)) => format!("{p:.0}% of {}", human_bytes(v.size.unwrap_or(0))),
+        // Still asking peers which of them have it, and how big it is.
+        (TransferState::Running, None) => "0% (finding sources)".to_string(),
         (_, None) => human_bytes(v.bytes),
     };
     let rate = if v.rate > 0.0 {

@@ -27,7 +27,7 @@ impl Command for Wait {
     }
 
     fn examples(&self) -> &'static [&'static str] {
-        &["get a.iso &", "get b.iso &", "wait", "wait 2"]
+        &["wait", "wait 2 3"]
     }
 
     fn args(&self) -> clap::Command {

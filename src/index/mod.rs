@@ -14,11 +14,13 @@
 mod cache;
 mod catalog;
 pub mod hasher;
+mod listing;
 mod query;
 mod shares;
 mod walk;
 
 pub use catalog::{Catalog, SharedFile};
+pub use listing::{folder_path, list, ListError, Listed};
 pub use query::Query;
 pub use shares::{RootStats, ScanReport, ShareOptions, Shares};
 

@@ -50,6 +50,14 @@ pub struct LastSearch {
     pub rows: Vec<SearchRow>,
 }
 
+/// The rows of the last `browse` (what `get N` takes after one): a peer's folder.
+#[derive(Debug, Clone)]
+pub struct LastBrowse {
+    pub peer: PeerAddr,
+    pub path: String,
+    pub entries: Vec<crate::client::ListEntry>,
+}
+
 pub struct Node {
     pub settings: Settings,
     pub config_file: Option<PathBuf>,
@@ -57,6 +65,8 @@ pub struct Node {
     /// Peers that came from `[peers] file` (the seed's list), not from `addrs`.
     pub seed_list_peers: HashSet<PeerAddr>,
     pub last_search: Option<LastSearch>,
+    /// The last `browse`; a browse and a search each replace the other's rows.
+    pub last_browse: Option<LastBrowse>,
     /// Hashes the last `files` listing showed: a prefix of one names it, as a prefix of
     /// a search row's does.
     pub last_listed: Vec<String>,
@@ -179,6 +189,7 @@ impl Node {
             peers,
             seed_list_peers,
             last_search: None,
+            last_browse: None,
             transfers: TransferBoard::new(max_active),
             shares,
             scanned: false,

@@ -381,8 +381,9 @@ impl TransferBoard {
             }
             view_of(entry, born)
         };
-        self.changed.notify_all();
+        // The next one starts before waiters wake, so they see the queue moved on.
         self.pump();
+        self.changed.notify_all();
         if let Some(announce) = lock(&self.announce).as_mut() {
             announce(&view);
         }

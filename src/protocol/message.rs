@@ -34,6 +34,46 @@ pub enum Request {
         len: u64,
     },
     Peers,
+    /// A folder of the shares (DESIGN §9): `""` for the top.
+    List {
+        #[serde(default)]
+        path: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        offset: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<u64>,
+    },
+}
+
+/// One entry of a `list` answer: a file (`size`, `sha256`) or a folder (`files`, `bytes`:
+/// everything below it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListEntry {
+    pub name: String,
+    pub path: String,
+    pub kind: EntryKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub files: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntryKind {
+    File,
+    Dir,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListAnswer {
+    pub entries: Vec<ListEntry>,
+    /// Entries in the folder, whatever the page.
+    pub total: u64,
 }
 
 impl Request {
@@ -103,6 +143,8 @@ pub enum ErrorCode {
     Internal,
     /// The server speaks only P2P/2 (`require_encryption`, `allow_ids`).
     EncryptionRequired,
+    /// A `read` of a chunk a partial source does not have yet (DESIGN §9).
+    Unavailable,
     /// A code this version does not know; kept so that a newer server's answer still parses.
     #[serde(other)]
     Unknown,
@@ -118,6 +160,7 @@ impl ErrorCode {
             ErrorCode::Busy => "busy",
             ErrorCode::Internal => "internal",
             ErrorCode::EncryptionRequired => "encryption_required",
+            ErrorCode::Unavailable => "unavailable",
             ErrorCode::Unknown => "unknown",
         }
     }

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use super::ServeContext;
 use crate::content::hash::ContentHash;
 use crate::content::layout::Layout;
-use crate::index::{Query, SharedFile};
+use crate::index::{ListError, Listed, Query, SharedFile};
 use crate::protocol::message::{
-    answer_body, ErrorCode, InfoAnswer, PeersAnswer, PexEntry, PingAnswer, RemoteError, Request,
-    SearchAnswer, SearchHit,
+    answer_body, EntryKind, ErrorCode, InfoAnswer, ListAnswer, ListEntry, PeersAnswer, PexEntry,
+    PingAnswer, RemoteError, Request, SearchAnswer, SearchHit,
 };
 use crate::protocol::{MAX_ANSWER_BYTES, VERSION};
 use crate::runtime;
@@ -67,6 +67,77 @@ pub(crate) async fn answer(request: Request, context: &ServeContext, asker: IpAd
         Request::Peers => Reply::Json(answer_body(&PeersAnswer {
             peers: peers(context, asker),
         })),
+        Request::List {
+            path,
+            offset,
+            limit,
+        } => Reply::Json(list(context, &path, offset, limit)),
+    }
+}
+
+/// The most entries one `list` answer holds (DESIGN §9), and its default.
+const MAX_LIST_LIMIT: u64 = 1000;
+
+/// A page of folder `path`, from the catalog alone (see `index::list`).
+fn list(context: &ServeContext, path: &str, offset: Option<u64>, limit: Option<u64>) -> Vec<u8> {
+    let catalog = context.shares.catalog();
+    let entries = match crate::index::list(&catalog, path) {
+        Ok(entries) => entries,
+        Err(e @ ListError::BadPath(_)) => {
+            return RemoteError::new(ErrorCode::BadRequest, e.to_string()).to_body()
+        }
+        Err(e @ ListError::NotFound(_)) => {
+            return RemoteError::new(ErrorCode::NotFound, e.to_string()).to_body()
+        }
+    };
+    let total = entries.len() as u64;
+    let limit = limit.unwrap_or(MAX_LIST_LIMIT).min(MAX_LIST_LIMIT) as usize;
+    let offset = offset.unwrap_or(0).min(total) as usize;
+    let mut page: Vec<ListEntry> = entries
+        .into_iter()
+        .skip(offset)
+        .take(limit)
+        .map(|entry| match entry {
+            Listed::File {
+                name,
+                path,
+                size,
+                sha256,
+            } => ListEntry {
+                name,
+                path,
+                kind: EntryKind::File,
+                size: Some(size),
+                sha256: Some(sha256.to_string()),
+                files: None,
+                bytes: None,
+            },
+            Listed::Dir {
+                name,
+                path,
+                files,
+                bytes,
+            } => ListEntry {
+                name,
+                path,
+                kind: EntryKind::Dir,
+                size: None,
+                sha256: None,
+                files: Some(files),
+                bytes: Some(bytes),
+            },
+        })
+        .collect();
+    // An answer frame must stay under the limit: a shorter page (the client pages on).
+    loop {
+        let body = answer_body(&ListAnswer {
+            entries: page.clone(),
+            total,
+        });
+        if body.len() <= MAX_ANSWER_BYTES || page.is_empty() {
+            return body;
+        }
+        page.truncate(page.len() / 2);
     }
 }
 

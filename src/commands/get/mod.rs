@@ -1,5 +1,6 @@
-//! `get N` · `get SHA256` · `get NAME` [`--from PEER`] [`--to PATH`]: choose the
-//! content and its sources, hand them to the download engine, and share the result.
+//! `get N` · `get SHA256` · `get NAME` · `get PEER:PATH/` [`--from PEER`] [`--to PATH`]
+//! [`&`]: choose the content and its sources, hand them to the download engine (here, or
+//! as a background transfer of the node), and share the result. Folders: `folder.rs`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,6 +20,8 @@ use crate::client::{
 use crate::content::ContentHash;
 use crate::node::{Finished, Live, Unfinished};
 use crate::runtime;
+
+mod folder;
 
 pub struct Get;
 
@@ -55,43 +58,50 @@ impl Command for Get {
             "get 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
             "get report.pdf --from 192.168.1.20 --to ~/Documents/",
             "get big.iso &",
+            "get alice:music/",
+            "get 192.168.1.20:12000:photos/2024/ --to ~/Pictures/",
         ]
     }
 
     fn args(&self) -> clap::Command {
         GetArgs::augment_args(clap::Command::new("get")).about(
-            "Download a file, verified by SHA-256: row N of the last search (from every \
-             peer that listed its hash), a SHA-256 (from every peer that has it), or an \
-             exact file name",
+            "Download a file, verified by SHA-256: row N of the last search or browse (from \
+             every peer that listed its hash), a SHA-256 (from every peer that has it), or an \
+             exact file name; PEER:PATH/ (or a browse's folder row) takes every file under \
+             a peer's folder, keeping its structure. A trailing & runs it in the background",
         )
     }
 
     fn run(&self, ctx: &mut Context<'_>, matches: clap::ArgMatches) -> CommandResult {
-        let args: GetArgs = from_matches(&matches)?;
+        let mut args: GetArgs = from_matches(&matches)?;
+        // `get PEER:PATH/`: a folder.
+        if let Some((peer, path)) = folder::target(&args.what) {
+            return folder::get_folder(ctx, &peer, &path, args.to.take());
+        }
+        // `get N` after a browse: a file of that peer, or every file under a folder.
+        if let (Some(browse), Ok(n)) = (&ctx.node.last_browse, args.what.parse::<usize>()) {
+            let rows = browse.entries.len();
+            let Some(entry) = n.checked_sub(1).and_then(|i| browse.entries.get(i)) else {
+                return Err(CommandError::Failed(anyhow!(
+                    "no row {n} in the last browse ({rows} rows)"
+                )));
+            };
+            let peer = browse.peer.to_string();
+            match entry.kind {
+                crate::client::EntryKind::Dir => {
+                    let path = format!("{}/", entry.path);
+                    return folder::get_folder(ctx, &peer, &path, args.to.take());
+                }
+                crate::client::EntryKind::File => {
+                    args.what = entry.sha256.clone().unwrap_or_default();
+                    args.from = vec![peer];
+                }
+            }
+        }
         let job = prepare(ctx, args)?;
         if ctx.background {
             let what = job.what.clone();
-            let hash = job.what.parse::<ContentHash>().ok().map(|h| h.to_string());
-            let id = ctx.node.transfers.submit(
-                what.clone(),
-                hash,
-                Box::new(move |live: Arc<Live>| {
-                    Box::pin(async move {
-                        let mut job = job;
-                        job.live = Some(live.clone());
-                        let resolved = job.resolved.clone();
-                        let progress = move |event: Progress| live.on(&event);
-                        job.run(&progress)
-                            .await
-                            .map(|done| done.finished())
-                            .map_err(|e| Unfinished {
-                                message: format!("{:#}", anyhow::Error::from(e)),
-                                name: None,
-                                hash: resolved.get().map(|h| h.to_string()),
-                            })
-                    })
-                }),
-            );
+            let id = submit(ctx, job);
             let queued = ctx
                 .node
                 .transfers
@@ -145,6 +155,32 @@ impl Command for Get {
     }
 }
 
+/// Queues `job` as a background transfer of the node; returns its number.
+fn submit(ctx: &mut Context<'_>, job: GetJob) -> crate::node::TransferId {
+    let what = job.label.clone().unwrap_or_else(|| job.what.clone());
+    let hash = job.what.parse::<ContentHash>().ok().map(|h| h.to_string());
+    ctx.node.transfers.submit(
+        what,
+        hash,
+        Box::new(move |live: Arc<Live>| {
+            Box::pin(async move {
+                let mut job = job;
+                job.live = Some(live.clone());
+                let resolved = job.resolved.clone();
+                let progress = move |event: Progress| live.on(&event);
+                job.run(&progress)
+                    .await
+                    .map(|done| done.finished())
+                    .map_err(|e| Unfinished {
+                        message: format!("{:#}", anyhow::Error::from(e)),
+                        name: None,
+                        hash: resolved.get().map(|h| h.to_string()),
+                    })
+            })
+        }),
+    )
+}
+
 /// Everything a download needs, gathered in the foreground (arguments checked, peers
 /// to ask found) so that it can run there or in the background.
 struct GetJob {
@@ -164,6 +200,8 @@ struct GetJob {
     resolved: Arc<std::sync::OnceLock<ContentHash>>,
     /// A background transfer's live figures, told the name and hash once chosen.
     live: Option<Arc<Live>>,
+    /// What `transfers` calls it until its name is known (else `what`).
+    label: Option<String>,
 }
 
 fn prepare(ctx: &mut Context<'_>, args: GetArgs) -> Result<GetJob, CommandError> {
@@ -204,6 +242,7 @@ fn prepare(ctx: &mut Context<'_>, args: GetArgs) -> Result<GetJob, CommandError>
         state_dir: node.settings.node.state_dir.clone(),
         resolved: Arc::default(),
         live: None,
+        label: None,
     })
 }
 
