@@ -1,7 +1,8 @@
 //! Tab completion, hints and line validation for the REPL.
 //!
 //! Completes command names (built-in and plugins), `peers` sub-commands, known peer
-//! addresses (`peers remove`, `--from`), row numbers and hashes of the last search
+//! addresses (`peers remove`, `--from`, `browse`), folders of the last `browse` (`browse
+//! PEER PATH`, `get PEER:PATH/`), row numbers and hashes of the last search
 //! (`get`), a built-in's flags (`get --<Tab>`), folders (`share`, `unshare`) and local
 //! paths (`--to`). A line with an unterminated quote is not accepted: Enter continues it
 //! on the next line.
@@ -29,6 +30,9 @@ pub struct ReplHelper {
     peers: Vec<String>,
     /// (row number, sha256, name) of the last search.
     rows: Vec<(String, String, String)>,
+    /// The last browse: its peer, and its folder rows' paths (`music/live/`), which
+    /// `browse PEER PATH` and `get PEER:PATH/` complete.
+    browsed: Option<(String, Vec<String>)>,
     paths: FilenameCompleter,
     hints: HistoryHinter,
 }
@@ -45,6 +49,7 @@ impl ReplHelper {
             flags,
             peers: Vec::new(),
             rows: Vec::new(),
+            browsed: None,
             paths: FilenameCompleter::new(),
             hints: HistoryHinter::new(),
         };
@@ -75,6 +80,15 @@ impl ReplHelper {
                     .collect()
             })
             .unwrap_or_default();
+        self.browsed = session.node.last_browse.as_ref().map(|b| {
+            let folders = b
+                .entries
+                .iter()
+                .filter(|e| e.kind == crate::client::EntryKind::Dir)
+                .map(|e| format!("{}/", e.path))
+                .collect();
+            (b.peer.to_string(), folders)
+        });
     }
 
     fn candidates(&self, words: &[&str], current: &str) -> Option<Vec<Pair>> {
@@ -111,7 +125,18 @@ impl ReplHelper {
             }
         }
         match (*command, words.len()) {
-            ("peers", 1) => Some(plain(&["add".to_string(), "remove".to_string()])),
+            ("browse", 1) => Some(plain(&self.peers)),
+            ("browse", 2) => self.browsed.as_ref().map(|(_, folders)| plain(folders)),
+            ("get", 1) if current.contains(':') => self.browsed.as_ref().map(|(peer, folders)| {
+                let full: Vec<String> = folders.iter().map(|f| format!("{peer}:{f}")).collect();
+                plain(&full)
+            }),
+            ("peers", 1) => Some(plain(&[
+                "add".to_string(),
+                "remove".to_string(),
+                "forget".to_string(),
+            ])),
+            ("peers", 2) if words[1] == "forget" => Some(plain(&self.peers)),
             ("peers", 2) if words[1] == "remove" => Some(plain(&self.peers)),
             ("get", 1) => Some(pairs(
                 self.rows
