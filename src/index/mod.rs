@@ -15,12 +15,15 @@ mod cache;
 mod catalog;
 pub mod hasher;
 mod listing;
+mod partials;
 mod query;
 mod shares;
 mod walk;
 
+pub use cache::FileStamp;
 pub use catalog::{Catalog, SharedFile};
 pub use listing::{folder_path, list, ListError, Listed};
+pub use partials::{PartialFile, PartialShare, Partials};
 pub use query::Query;
 pub use shares::{RootStats, ScanReport, ShareOptions, Shares};
 

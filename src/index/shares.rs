@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 use super::cache::{ChunkHashes, FileStamp, HashCache};
 use super::catalog::{Catalog, SharedFile};
+use super::partials::Partials;
 use super::walk::{walk_root, FoundFile};
 use super::{hasher, IndexError};
 use crate::content::hash::ContentHash;
@@ -63,6 +64,8 @@ pub struct Shares {
     unhashed: RwLock<Vec<PathBuf>>,
     cache: Mutex<HashCache>,
     scan_lock: Mutex<()>,
+    /// What this peer is downloading, shared as it arrives (never in the catalog).
+    partials: Arc<Partials>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -88,7 +91,13 @@ impl Shares {
             unhashed: RwLock::new(Vec::new()),
             cache: Mutex::new(cache),
             scan_lock: Mutex::new(()),
+            partials: Arc::default(),
         }
+    }
+
+    /// The files being downloaded, shared as they arrive (DESIGN §9).
+    pub fn partials(&self) -> &Arc<Partials> {
+        &self.partials
     }
 
     pub fn catalog(&self) -> Arc<Catalog> {

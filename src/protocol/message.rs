@@ -130,6 +130,20 @@ pub struct InfoAnswer {
     pub size: u64,
     pub chunk_size: u64,
     pub chunks: Vec<ContentHash>,
+    /// `false` for a file the peer is still downloading (DESIGN §9); older peers say
+    /// nothing, which means complete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub complete: Option<bool>,
+    /// A partial file's verified chunks: one bit each, chunk 0 in the lowest bit of the
+    /// first byte, in hex (exactly ceil(chunks / 8) bytes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub have: Option<String>,
+}
+
+impl InfoAnswer {
+    pub fn is_complete(&self) -> bool {
+        self.complete != Some(false)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

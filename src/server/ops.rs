@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::ServeContext;
 use crate::content::hash::ContentHash;
 use crate::content::layout::Layout;
-use crate::index::{ListError, Listed, Query, SharedFile};
+use crate::index::{ListError, Listed, PartialFile, Query, SharedFile};
 use crate::protocol::message::{
     answer_body, EntryKind, ErrorCode, InfoAnswer, ListAnswer, ListEntry, PeersAnswer, PexEntry,
     PingAnswer, RemoteError, Request, SearchAnswer, SearchHit,
@@ -204,7 +204,23 @@ fn current_file(
 }
 
 async fn info(context: &ServeContext, hash: ContentHash) -> Result<Vec<u8>, RemoteError> {
-    let file = current_file(context, &hash)?;
+    let file = match current_file(context, &hash) {
+        Ok(file) => file,
+        Err(not_here) => {
+            // Being downloaded: what it has so far (DESIGN §9).
+            let Some(partial) = context.shares.partials().get(&hash) else {
+                return Err(not_here);
+            };
+            return Ok(answer_body(&InfoAnswer {
+                name: partial.name.clone(),
+                size: partial.layout.size(),
+                chunk_size: partial.layout.chunk_size(),
+                chunks: partial.chunks.clone(),
+                complete: Some(false),
+                have: Some(partial.have_hex()),
+            }));
+        }
+    };
     let layout = Layout::for_size(file.size(), MAX_ANSWER_BYTES);
     let shares = context.shares.clone();
     let name = file.name.clone();
@@ -216,6 +232,8 @@ async fn info(context: &ServeContext, hash: ContentHash) -> Result<Vec<u8>, Remo
         size: layout.size(),
         chunk_size: layout.chunk_size(),
         chunks,
+        complete: Some(true),
+        have: None,
     }))
 }
 
@@ -232,7 +250,13 @@ fn read(
             format!("len {len} is over the limit of {max}"),
         ));
     }
-    let file = current_file(context, &hash)?;
+    let file = match current_file(context, &hash) {
+        Ok(file) => file,
+        Err(not_here) => match context.shares.partials().get(&hash) {
+            Some(partial) => partial_range(&partial, offset, len)?,
+            None => return Err(not_here),
+        },
+    };
     let size = file.size();
     if offset > size {
         return Err(RemoteError::new(
@@ -242,6 +266,41 @@ fn read(
     }
     let len = offset.saturating_add(len).min(size) - offset;
     Ok(Reply::Range { file, offset, len })
+}
+
+/// A range of a file being downloaded, as a file to send: only whole verified chunks.
+fn partial_range(
+    partial: &PartialFile,
+    offset: u64,
+    len: u64,
+) -> Result<Arc<SharedFile>, RemoteError> {
+    let size = partial.layout.size();
+    let end = offset.saturating_add(len).min(size);
+    if offset < size && !partial.has_range(offset, end - offset) {
+        return Err(RemoteError::new(
+            ErrorCode::Unavailable,
+            "not all of that range is here yet (see `have` in info)",
+        ));
+    }
+    let path = partial.path();
+    // Sent like a shared file: its length is checked before every window.
+    let stamp = crate::index::FileStamp::read(&path).map_err(|e| {
+        RemoteError::new(ErrorCode::NotFound, format!("the download went away: {e}"))
+    })?;
+    if stamp.size != size {
+        return Err(RemoteError::new(
+            ErrorCode::NotFound,
+            "the download went away",
+        ));
+    }
+    Ok(Arc::new(SharedFile {
+        name: partial.name.clone(),
+        rel: partial.name.clone(),
+        root: path.parent().map(|p| p.to_path_buf()).unwrap_or_default(),
+        path,
+        stamp,
+        sha256: partial.hash,
+    }))
 }
 
 #[cfg(test)]
@@ -322,5 +381,54 @@ mod tests {
             sha256: ContentHash::of(b"nope"),
         }));
         assert_eq!(missing["error"]["code"], "not_found");
+    }
+
+    #[test]
+    fn a_file_being_downloaded_is_served_chunk_by_verified_chunk() {
+        let dir = tempfile::tempdir().unwrap();
+        let share = dir.path().join("share");
+        std::fs::create_dir_all(&share).unwrap();
+        let context = context(&share);
+        let part = dir.path().join(".p2p-x.part");
+        let size = 3 * (1 << 20) + 5;
+        std::fs::write(&part, vec![7u8; size]).unwrap();
+        let layout = Layout::for_size(size as u64, MAX_ANSWER_BYTES);
+        let hash = ContentHash::of(b"the whole file");
+        let registered = context.shares.partials().register(
+            hash,
+            "movie.mkv".into(),
+            part,
+            layout,
+            vec![hash; 4],
+            &[layout.chunk(1).unwrap()],
+        );
+        let local = IpAddr::from([127, 0, 0, 1]);
+        let run = |request| runtime::block_on(answer(request, &context, local));
+        let info = json(run(Request::Info { sha256: hash }));
+        assert_eq!(info["complete"], false, "{info}");
+        assert_eq!(info["have"], "02", "{info}");
+        match run(Request::Read {
+            sha256: hash,
+            offset: 1 << 20,
+            len: 1 << 20,
+        }) {
+            Reply::Range { offset, len, .. } => assert_eq!((offset, len), (1 << 20, 1 << 20)),
+            other => panic!("expected a range, got {other:?}"),
+        }
+        let lacking = json(run(Request::Read {
+            sha256: hash,
+            offset: (1 << 20) - 1,
+            len: 2,
+        }));
+        assert_eq!(lacking["error"]["code"], "unavailable", "{lacking}");
+        // Never in a search.
+        let found = json(run(Request::Search {
+            query: "movie".into(),
+            limit: None,
+        }));
+        assert_eq!(found["results"].as_array().unwrap().len(), 0, "{found}");
+        drop(registered);
+        let gone = json(run(Request::Info { sha256: hash }));
+        assert_eq!(gone["error"]["code"], "not_found");
     }
 }
