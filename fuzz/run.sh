@@ -13,7 +13,7 @@ secs=${1:-60}
 jobs=${2:-1}
 export RUSTC_BOOTSTRAP=1
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
-targets=(frame_decode messages legacy_message sanitize_name config_text)
+targets=(frame_decode messages legacy_message sanitize_name config_text p2p2_handshake)
 cargo fuzz build -O "${targets[@]}" >/dev/null 2>&1 || cargo fuzz build -O
 mkdir -p logs
 run_one() {
