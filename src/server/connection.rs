@@ -8,6 +8,14 @@
 //! goes on; a malformed frame gets its error answer and the connection is closed. When
 //! the server shuts down, a connection waiting for its next request ends at once; one
 //! sending goes on until the drain deadline.
+//!
+//! File bytes (a `read`'s data, a seed `download:`) go out only while the connection
+//! holds an upload slot (`upload_slots.rs`); without one, a `read` is answered `busy`
+//! and the connection goes on, a seed download is closed with nothing sent. The slot is
+//! told when the socket stops taking a read's data and when it takes bytes again, so a
+//! client that asks and never reads loses its slot to one waiting. Under a
+//! `max_upload_rate`, each piece of at most [`RATE_PIECE`] bytes is admitted by the
+//! server's one token bucket before it is written.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -20,6 +28,7 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use super::legacy::{self, LegacyReply};
 use super::ops::{self, Reply};
 use super::slots::{Slot, SlotKind};
+use super::upload_slots::{busy_error, SlotClaim};
 use super::window::{FileWindows, SEND_WINDOW};
 use super::ServeContext;
 use crate::content::hash::ContentHash;
@@ -36,6 +45,10 @@ impl<T: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin> Stream for T
 
 /// Bytes read from the socket at once.
 const READ_BUFFER: usize = 64 * 1024;
+
+/// Under a `max_upload_rate`, file bytes are admitted and written this many at a time,
+/// so that the rate is smooth rather than a window at once, then a pause.
+const RATE_PIECE: usize = 64 * 1024;
 
 pub(crate) async fn serve(
     mut stream: TcpStream,
@@ -68,7 +81,7 @@ pub(crate) async fn serve(
         return;
     };
     first.truncate(n);
-    let mut served = Served::new(peer);
+    let mut served = Served::new(peer, context.uploads.for_connection());
     if first[0] != 0x00 {
         if context.limits.encrypted_only {
             // The seed's protocol has no encryption and no error to say it in.
@@ -156,20 +169,26 @@ pub(crate) async fn serve(
     served.log();
 }
 
-/// What one connection was sent, file by file, for the log line each gets at its end.
+/// What one connection was sent, file by file, for the log line each gets at its end;
+/// and its claim on an upload slot.
 struct Served {
     peer: SocketAddr,
     /// The client's peer ID, over P2P/2.
     client_id: Option<crate::content::PeerId>,
     files: HashMap<ContentHash, (String, u64, Instant)>,
+    upload: SlotClaim,
+    /// Reads (or a seed download) refused for want of an upload slot.
+    busy: u64,
 }
 
 impl Served {
-    fn new(peer: SocketAddr) -> Served {
+    fn new(peer: SocketAddr, upload: SlotClaim) -> Served {
         Served {
             peer,
             client_id: None,
             files: HashMap::new(),
+            upload,
+            busy: 0,
         }
     }
 
@@ -193,6 +212,19 @@ impl Served {
                 "sent {:?}: {bytes} bytes in {secs:.2} s ({:.1} MB/s)",
                 name,
                 *bytes as f64 / secs / 1e6,
+            );
+        }
+        if self.busy > 0 {
+            let id = self.client_id.map(|id| id.short());
+            tracing::info!(
+                peer = %self.peer,
+                id = id.as_deref().unwrap_or("-"),
+                busy = self.busy,
+                "answered {} busy: every upload slot was taken",
+                match self.busy {
+                    1 => "1 read".to_string(),
+                    n => format!("{n} reads"),
+                }
             );
         }
     }
@@ -313,8 +345,23 @@ async fn send<S: Stream>(
     bytes: &[u8],
     context: &ServeContext,
 ) -> std::io::Result<()> {
+    send_watched(stream, bytes, context, None).await
+}
+
+/// [`send`], telling `reader`'s upload slot (a read's data) when the socket has taken
+/// nothing for a [`RECHECK`] and when it takes bytes again.
+async fn send_watched<S: Stream>(
+    stream: &mut S,
+    bytes: &[u8],
+    context: &ServeContext,
+    reader: Option<&SlotClaim>,
+) -> std::io::Result<()> {
     let mut written = 0;
     let mut progress_at = Instant::now();
+    let mut watch = StallWatch {
+        reader,
+        stalled: false,
+    };
     let time_left = |progress_at: Instant| {
         let limit = if context.slots.under_pressure() {
             context.limits.idle_timeout.min(PRESSURE_TIMEOUT)
@@ -333,9 +380,10 @@ async fn send<S: Stream>(
             Ok(Ok(n)) => {
                 written += n;
                 progress_at = Instant::now();
+                watch.moving();
             }
             Ok(Err(e)) => return Err(e),
-            Err(_) => continue,
+            Err(_) => watch.stalled(progress_at),
         }
     }
     // TLS keeps what the socket did not take in its own buffer until a flush (a no-op
@@ -343,8 +391,34 @@ async fn send<S: Stream>(
     // timed out loses nothing; the next one goes on from there.
     loop {
         let left = time_left(progress_at)?;
-        if let Ok(done) = runtime::timeout(left.min(RECHECK), stream.flush()).await {
-            return done;
+        match runtime::timeout(left.min(RECHECK), stream.flush()).await {
+            Ok(done) => {
+                watch.moving();
+                return done;
+            }
+            Err(_) => watch.stalled(progress_at),
+        }
+    }
+}
+
+/// Tells a read's upload slot, once per change, whether its socket takes bytes.
+struct StallWatch<'a> {
+    reader: Option<&'a SlotClaim>,
+    stalled: bool,
+}
+
+impl StallWatch<'_> {
+    fn stalled(&mut self, since: Instant) {
+        if let Some(reader) = self.reader.filter(|_| !self.stalled) {
+            reader.stalled(since);
+            self.stalled = true;
+        }
+    }
+
+    fn moving(&mut self) {
+        if let Some(reader) = self.reader.filter(|_| self.stalled) {
+            reader.moving();
+            self.stalled = false;
         }
     }
 }
@@ -359,6 +433,8 @@ async fn send_answer<S: Stream>(
     send(stream, &out, context).await
 }
 
+/// Sends one reply: a `read`'s data only while this connection holds an upload slot,
+/// else `busy` in its place (the connection goes on).
 async fn send_reply<S: Stream>(
     stream: &mut S,
     reply: Reply,
@@ -368,7 +444,14 @@ async fn send_reply<S: Stream>(
     match reply {
         Reply::Json(body) => send_answer(stream, &body, context).await,
         Reply::Range { file, offset, len } => {
-            send_range(stream, &file, offset, len, true, context, served).await
+            if !served.upload.begin_read(Instant::now()) {
+                served.busy += 1;
+                let error = busy_error(context.uploads.count());
+                return send_answer(stream, &error.to_body(), context).await;
+            }
+            let sent = send_range(stream, &file, offset, len, true, context, served).await;
+            served.upload.end_read(Instant::now());
+            sent
         }
     }
 }
@@ -382,6 +465,13 @@ async fn send_legacy<S: Stream>(
     match reply {
         LegacyReply::Text(text) => send(stream, text.as_bytes(), context).await,
         LegacyReply::File(file) => {
+            // One request per connection: the slot goes when the connection closes.
+            if !served.upload.begin_read(Instant::now()) {
+                served.busy += 1;
+                let peer = served.peer;
+                tracing::debug!(%peer, "seed download closed unanswered: no upload slot free");
+                return Ok(());
+            }
             let size = file.size();
             send_range(stream, &file, 0, size, false, context, served).await
         }
@@ -392,7 +482,8 @@ async fn send_legacy<S: Stream>(
 /// Sends `len` bytes of `file` from `offset`, a memory-map window at a time: as one data
 /// frame (`framed`, a P2P/1 `read`) or raw (the seed's `download:`). A file found changed
 /// before the first byte is an `internal` error answer (P2P/1) or a close (legacy); once
-/// bytes are out, a failure can only close.
+/// bytes are out, a failure can only close. Under a `max_upload_rate`, every piece of a
+/// window is admitted by the shared bucket before it is written.
 async fn send_range<S: Stream>(
     stream: &mut S,
     file: &SharedFile,
@@ -402,9 +493,15 @@ async fn send_range<S: Stream>(
     context: &ServeContext,
     served: &mut Served,
 ) -> std::io::Result<()> {
+    // The slot is watched from the first byte: a client that stopped reading during
+    // its last read stalls this one's header already.
+    let reader = Some(&served.upload);
     if len == 0 {
         return match framed {
-            true => send(stream, &frame::encode_header(FrameType::Data, 0), context).await,
+            true => {
+                let header = frame::encode_header(FrameType::Data, 0);
+                send_watched(stream, &header, context, reader).await
+            }
             false => Ok(()),
         };
     }
@@ -417,25 +514,29 @@ async fn send_range<S: Stream>(
         Err(_) => return Ok(()),
     };
     if framed {
-        send(
-            stream,
-            &frame::encode_header(FrameType::Data, len as usize),
-            context,
-        )
-        .await?;
+        let header = frame::encode_header(FrameType::Data, len as usize);
+        send_watched(stream, &header, context, reader).await?;
     }
     let end = offset + len;
     let mut at = offset;
     while at < end {
         let count = (end - at).min(SEND_WINDOW) as usize;
         let map = windows.map(at, count).map_err(std::io::Error::other)?;
-        send(stream, &map, context).await?;
+        // Looked at per window: the node may change the rate while this read goes on.
+        let piece = match context.upload_rate.rate().is_limited() {
+            true => RATE_PIECE,
+            false => count,
+        };
+        for bytes in map.chunks(piece) {
+            context.upload_rate.admit(bytes.len() as u64).await;
+            send_watched(stream, bytes, context, Some(&served.upload)).await?;
+            context
+                .counters
+                .bytes_served
+                .fetch_add(bytes.len() as u64, Ordering::Relaxed);
+            served.add(file, bytes.len() as u64);
+        }
         at += count as u64;
-        context
-            .counters
-            .bytes_served
-            .fetch_add(count as u64, Ordering::Relaxed);
-        served.add(file, count as u64);
     }
     if framed {
         context.counters.reads.fetch_add(1, Ordering::Relaxed);

@@ -6,12 +6,19 @@
 //! simply closed (legacy) — and a refused connection gives its place back as soon as it
 //! is closed. Files are only ever found through the [`Shares`] catalog, so nothing outside
 //! the share roots can be served.
+//!
+//! Uploads (DESIGN §8): at most `upload_slots` connections are served `read`s (and seed
+//! `download:`s) at once ([`upload_slots`]); the others' reads are answered `busy`. All
+//! the file bytes sent, by every connection, pass one token bucket holding them to
+//! `max_upload_rate`. The running node may change both ([`Server::upload_bucket`],
+//! [`Server::upload_slots`]).
 
 mod connection;
 mod drain;
 mod legacy;
 mod ops;
 mod slots;
+mod upload_slots;
 mod window;
 
 use std::net::SocketAddr;
@@ -24,9 +31,11 @@ use thiserror::Error;
 
 pub use crate::content::AllowList;
 use crate::index::{SharedFile, Shares};
+use crate::rate::{Rate, TokenBucket};
 use crate::runtime::{self, TcpListener};
 use drain::Drain;
 use slots::Slots;
+pub use upload_slots::UploadSlots;
 
 /// How long a shutdown waits for connections still sending.
 pub const DRAIN_DEADLINE: Duration = Duration::from_secs(5);
@@ -43,6 +52,10 @@ pub struct ServerLimits {
     /// Serve P2P/2 clients only (`require_encryption`, or a non-empty `allow_ids`): a
     /// P2P/1 client gets `encryption_required`, a seed client is closed with nothing.
     pub encrypted_only: bool,
+    /// Connections served `read`s at once (DESIGN §8).
+    pub upload_slots: usize,
+    /// All file bytes sent, by every connection together (0: no limit).
+    pub max_upload_rate: Rate,
 }
 
 impl ServerLimits {
@@ -57,6 +70,8 @@ impl ServerLimits {
             // cannot happen, and would allow nobody rather than everybody.
             allow: AllowList::parse(&s.allow).unwrap_or_else(|_| AllowList::deny_all()),
             encrypted_only: s.require_encryption || !s.allow_ids.is_empty(),
+            upload_slots: s.upload_slots.max(1),
+            max_upload_rate: s.max_upload_rate,
         }
     }
 }
@@ -92,6 +107,10 @@ pub(crate) struct ServeContext {
     pub limits: ServerLimits,
     pub counters: Arc<ServeCounters>,
     slots: Slots,
+    /// Who may be served `read`s now.
+    uploads: Arc<UploadSlots>,
+    /// What every connection's file bytes pass through (`max_upload_rate`).
+    upload_rate: Arc<TokenBucket>,
     /// Shutdown: tells connections to end, and counts those still running.
     drain: Drain,
     /// Who to name in a `peers` answer; none: an empty list.
@@ -108,6 +127,8 @@ impl ServeContext {
             name,
             shares,
             slots: Slots::new(limits.max_connections),
+            uploads: Arc::new(UploadSlots::new(limits.upload_slots)),
+            upload_rate: Arc::new(TokenBucket::new(limits.max_upload_rate)),
             limits,
             counters: Arc::new(ServeCounters::default()),
             drain: Drain::default(),
@@ -200,6 +221,17 @@ impl Server {
 
     pub fn counters(&self) -> Arc<ServeCounters> {
         self.context.counters.clone()
+    }
+
+    /// The bucket all uploads pass through: `set_rate` changes `max_upload_rate` while
+    /// the server runs.
+    pub fn upload_bucket(&self) -> Arc<TokenBucket> {
+        self.context.upload_rate.clone()
+    }
+
+    /// The upload slots: `set_count` changes `upload_slots` while the server runs.
+    pub fn upload_slots(&self) -> Arc<UploadSlots> {
+        self.context.uploads.clone()
     }
 
     /// Accepts connections until `shutdown` completes; then stops accepting, tells every
