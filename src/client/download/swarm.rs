@@ -5,7 +5,9 @@
 //! chunk from the [`ChunkTracker`] as it finishes one (so faster sources take more),
 //! and hands each chunk to the blocking pool to be hashed against the chunk list and
 //! written at its offset. A source that errs, stalls or sends a bad chunk is dropped
-//! and its chunks go back to the others. See `STATE.md`.
+//! and its chunks go back to the others. A source that answers `busy` (its upload slots
+//! all taken) is not failing: it lets go of its chunks, waits a growing pause and asks
+//! again, for as long as it takes, while the others go on. See `STATE.md`.
 
 use std::collections::VecDeque;
 use std::os::unix::fs::FileExt;
@@ -20,10 +22,11 @@ use super::tracker::{ChunkTracker, Completion, SourceId};
 use super::whole::WholeHasher;
 use super::{resume, Progress};
 use crate::client::landing::LandingError;
-use crate::client::{Connection, PeerAddr};
+use crate::client::retry::BusyBackoff;
+use crate::client::{ClientError, Connection, PeerAddr};
 use crate::content::hash::ContentHash;
 use crate::content::{ChunkIndex, Layout};
-use crate::protocol::message::Request;
+use crate::protocol::message::{ErrorCode, Request};
 use crate::runtime::{self, JoinHandle};
 
 /// Pieces asked for ahead on one connection: enough bytes in flight to keep a fast
@@ -39,6 +42,8 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 const CHECKS_IN_FLIGHT: usize = 2;
 /// How long an idle worker waits before looking for work again (endgame, re-queues).
 const IDLE_POLL: Duration = Duration::from_millis(20);
+/// How often a source pausing after `busy` looks whether the download ended meanwhile.
+const BUSY_POLL: Duration = Duration::from_millis(100);
 
 /// What the swarm shares between its workers.
 struct Shared {
@@ -479,6 +484,7 @@ async fn receive_loop(
     let mut asked: VecDeque<Piece> = VecDeque::new();
     // The chunk whose pieces are being asked for: (index, next offset, end).
     let mut asking: Option<(ChunkIndex, u64, u64)> = None;
+    let mut backoff = BusyBackoff::new();
     loop {
         while asked.len() < WINDOW_PIECES {
             let (index, offset, end) = match asking {
@@ -535,11 +541,30 @@ async fn receive_loop(
                 }
             }
         };
-        if futures_lite::future::or(receiving, finished_elsewhere)
-            .await?
-            .is_none()
-        {
-            return Ok(());
+        match futures_lite::future::or(receiving, finished_elsewhere).await {
+            Ok(Some(())) => backoff.reset(),
+            Ok(None) => return Ok(()),
+            Err(e) if is_busy(&e) => {
+                checks.spare.push(buf);
+                let cursor = asking.take();
+                if step_back(
+                    id, conn, shared, &mut asked, cursor, checks, bytes, progress,
+                )
+                .await?
+                {
+                    // A read was served meanwhile: a slot is ours now.
+                    backoff.reset();
+                } else {
+                    let pause = backoff.next_pause();
+                    let peer = conn.peer();
+                    tracing::debug!(%peer, "upload slots full; asking again in {pause:?}");
+                    if !pause_unless_done(pause, shared).await {
+                        return Ok(());
+                    }
+                }
+                continue;
+            }
+            Err(e) => return Err(e),
         }
         asked.pop_front();
         checks.start(shared, piece, buf, progress).await?;
@@ -549,6 +574,83 @@ async fn receive_loop(
         // The workers share one thread: a source whose socket always has bytes ready
         // would otherwise never give the others a turn (and take every chunk).
         futures_lite::future::yield_now().await;
+    }
+}
+
+/// A `read` answered `busy`: every upload slot of the source is taken (DESIGN §8).
+fn is_busy(error: &SourceError) -> bool {
+    match error {
+        SourceError::Peer(ClientError::Remote { error, .. }) => error.code == ErrorCode::Busy,
+        _ => false,
+    }
+}
+
+/// The source answered `busy` to the read at the front of `asked`. It is alive, only
+/// full, so it is not dropped: the answers to the reads still asked are taken in (a whole
+/// chunk that came anyway, because a slot came free meanwhile, is checked as usual; a
+/// piece of a larger chunk is let go, as its chunk is); the checks under way are settled,
+/// so that none of this source's bytes is still being written; then every chunk it held
+/// and did not get goes back to the tracker for the other sources. Returns whether a read
+/// was served meanwhile (a slot is this source's now: ask again at once).
+#[allow(clippy::too_many_arguments)]
+async fn step_back(
+    id: SourceId,
+    conn: &mut Connection,
+    shared: &Arc<Shared>,
+    asked: &mut VecDeque<Piece>,
+    asking: Option<(ChunkIndex, u64, u64)>,
+    checks: &mut Checks,
+    bytes: &mut u64,
+    progress: &(dyn Fn(Progress) + Sync),
+) -> Result<bool, SourceError> {
+    let mut let_go: Vec<ChunkIndex> = asked.pop_front().map(|p| p.index).into_iter().collect();
+    let_go.extend(asking.map(|(index, _, _)| index));
+    let mut served = false;
+    while let Some(piece) = asked.pop_front() {
+        let mut buf = checks.buffer();
+        match receive_piece(conn, piece.len as usize, &mut buf, bytes).await {
+            Ok(()) if piece.first && piece.last => {
+                served = true;
+                checks.start(shared, piece, buf, progress).await?;
+                while checks.pending.len() > CHECKS_IN_FLIGHT {
+                    checks.settle_one(shared, progress).await?;
+                }
+            }
+            Ok(()) => {
+                served = true;
+                checks.spare.push(buf);
+                let_go.push(piece.index);
+            }
+            Err(e) if is_busy(&e) => {
+                checks.spare.push(buf);
+                let_go.push(piece.index);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    checks.settle_all(shared, progress).await?;
+    // A chunk let go starts again from its first piece, with whichever source takes it.
+    checks.carry = None;
+    let mut tracker = lock(&shared.tracker);
+    for index in let_go {
+        tracker.release(index, id);
+    }
+    Ok(served)
+}
+
+/// Waits `pause` (a source backing off `busy`), or less if the download ends meanwhile:
+/// `false` then.
+async fn pause_unless_done(pause: Duration, shared: &Shared) -> bool {
+    let until = Instant::now() + pause;
+    loop {
+        if !lock(&shared.tracker).has_work() {
+            return false;
+        }
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return true;
+        }
+        runtime::sleep(left.min(BUSY_POLL)).await;
     }
 }
 

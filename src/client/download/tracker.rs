@@ -252,6 +252,29 @@ mod tests {
     }
 
     #[test]
+    fn a_busy_source_lets_go_of_its_chunks_and_gets_work_again_later() {
+        let mut t = tracker(4);
+        let start = Instant::now();
+        for (source, want) in [(0, 0), (0, 1), (1, 2)] {
+            assert_eq!(t.next_for(source, start).map(ChunkIndex::get), Some(want));
+        }
+        // Source 0 was answered `busy`: it releases what it holds, and is not dropped.
+        t.release(ix(&t, 0), 0);
+        t.release(ix(&t, 1), 0);
+        assert_eq!(t.next_for(1, start).map(ChunkIndex::get), Some(0));
+        assert_eq!(t.next_for(1, start).map(ChunkIndex::get), Some(1));
+        // Back from its pause, it takes what is left like any source.
+        assert_eq!(t.next_for(0, start).map(ChunkIndex::get), Some(3));
+        // A chunk held by another source too stays in flight with that one.
+        let mut t = tracker(1);
+        assert_eq!(t.next_for(0, start).map(ChunkIndex::get), Some(0));
+        assert_eq!(t.next_for(1, late()).map(ChunkIndex::get), Some(0));
+        t.release(ix(&t, 0), 1);
+        // Not needed again (that would be handed out at once), still source 0's.
+        assert_eq!(t.next_for(2, start).map(ChunkIndex::get), None);
+    }
+
+    #[test]
     fn resumed_chunks_are_not_fetched_again() {
         let layout = Layout::for_size(3 * MIB + 5, 1 << 20);
         let mut t = ChunkTracker::new(layout, &[0, 2].map(|i| layout.chunk(i).unwrap()));
