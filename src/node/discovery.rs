@@ -47,6 +47,8 @@ impl Node {
     /// announcing itself on the DHT and mDNS when those are on.
     pub fn start_serving(&mut self, server: &mut crate::server::Server) {
         server.tell_peers(Arc::new(self.pex_source()));
+        // `set max_upload_rate` reaches the running server through its bucket.
+        self.upload_limit = Some(server.upload_bucket());
         // P2P/2 beside P2P/1 and the seed protocol, with this peer's identity.
         let allow_ids: Vec<crate::content::PeerId> = self
             .settings
