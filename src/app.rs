@@ -24,7 +24,7 @@ use crate::shell::session::{OutputMode, Session};
     name = "p2p",
     version,
     about = "Peer-to-peer file sharing from a shell-style REPL",
-    after_help = "Modes:\n  p2p                      REPL on a terminal (also serves); script runner when stdin is piped\n  p2p COMMAND ARGS...      run one REPL command and exit (p2p search report)\n  p2p serve                headless peer: share and serve, no prompt\n  p2p demo                 a throw-away local network of 3 peers, and the REPL on it\n  p2p completions SHELL    print a completion script (bash, zsh, fish)\n\nType `help` in the REPL (or `p2p help`) for the commands."
+    after_help = "Modes:\n  p2p                      REPL on a terminal (also serves); script runner when stdin is piped (--serve: serves too)\n  p2p COMMAND ARGS...      run one REPL command and exit (p2p search report)\n  p2p serve                headless peer: share and serve, no prompt\n  p2p demo                 a throw-away local network of 3 peers, and the REPL on it\n  p2p completions SHELL    print a completion script (bash, zsh, fish)\n\nType `help` in the REPL (or `p2p help`) for the commands."
 )]
 pub struct Cli {
     /// Config file (default: ./p2p.conf, else the user's config dir)
@@ -36,6 +36,10 @@ pub struct Cli {
     /// Do not serve while the REPL runs
     #[arg(long)]
     pub no_serve: bool,
+    /// Serve while a piped script runs too (as the REPL does), sharing what it downloads
+    /// as it arrives
+    #[arg(long, conflicts_with = "no_serve")]
+    pub serve: bool,
     /// In a script, go on after a failed command
     #[arg(long)]
     pub keep_going: bool,
@@ -134,6 +138,9 @@ pub fn interactive_or_script(session: &mut Session, cli: &Cli) -> i32 {
         }
         run_repl(session).exit_code()
     } else {
+        if cli.serve {
+            start_background_server(session);
+        }
         let stdin = std::io::stdin();
         run_script(session, stdin.lock(), cli.keep_going).exit_code()
     }

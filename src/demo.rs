@@ -211,6 +211,7 @@ fn run_demo(cli: &Cli) -> Result<i32> {
         config: Some(config_path),
         json: cli.json,
         no_serve: true,
+        serve: false,
         keep_going: cli.keep_going,
         verbose: cli.verbose,
         quiet: cli.quiet,

@@ -4,7 +4,8 @@
 //! A chunk list is a peer's claim, not the truth (the whole-file hash is). A source
 //! whose layout is impossible, or whose chunk list differs from the majority's, is
 //! dropped for this download; if the majority itself lied, the whole-file check at the
-//! end catches it.
+//! end catches it. A source still downloading the file itself (`complete: false`)
+//! agrees like any other; its `have` bitmap says which chunks it can give (DESIGN §9).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +22,38 @@ pub struct Agreed {
     pub layout: Layout,
     pub name: String,
     pub chunks: Vec<ContentHash>,
-    pub sources: Vec<(PeerAddr, Connection)>,
+    pub sources: Vec<AgreedSource>,
+}
+
+/// A source that agrees, with what it has when it is itself still downloading.
+pub struct AgreedSource {
+    pub peer: PeerAddr,
+    pub conn: Connection,
+    /// A partial source's verified chunks (one bit each); `None`: it has the whole file.
+    pub have: Option<Vec<u8>>,
+}
+
+/// What `info` says a source has: `None` for a complete file; the bitmap of a partial
+/// one, which must be exactly ceil(chunks / 8) bytes of hex.
+pub fn have_of(info: &InfoAnswer, chunk_count: u64) -> Result<Option<Vec<u8>>, ()> {
+    if info.is_complete() {
+        return Ok(None);
+    }
+    let hex = info.have.as_deref().ok_or(())?;
+    let bytes = chunk_count.div_ceil(8) as usize;
+    if hex.len() != bytes * 2 || !hex.is_ascii() {
+        return Err(());
+    }
+    hex.as_bytes()
+        .chunks(2)
+        .map(|pair| {
+            std::str::from_utf8(pair)
+                .ok()
+                .and_then(|t| u8::from_str_radix(t, 16).ok())
+                .ok_or(())
+        })
+        .collect::<Result<Vec<u8>, ()>>()
+        .map(Some)
 }
 
 async fn open_with_info(
@@ -42,7 +74,7 @@ async fn open_with_info(
 }
 
 /// One claim about the file, and the sources that made it.
-type Claim = (Layout, InfoAnswer, Vec<(PeerAddr, Connection)>);
+type Claim = (Layout, InfoAnswer, Vec<AgreedSource>);
 
 /// Asks every peer at once; returns the agreeing sources (if any) and why others fell.
 pub async fn discover(
@@ -73,12 +105,17 @@ pub async fn discover(
                 continue;
             }
         };
+        let Ok(have) = have_of(&info, layout.chunk_count()) else {
+            reasons.push(Arc::new(SourceError::BadHave { peer }));
+            continue;
+        };
+        let source = AgreedSource { peer, conn, have };
         match groups
             .iter_mut()
             .find(|(l, i, _)| *l == layout && i.chunks == info.chunks)
         {
-            Some((_, _, members)) => members.push((peer, conn)),
-            None => groups.push((layout, info, vec![(peer, conn)])),
+            Some((_, _, members)) => members.push(source),
+            None => groups.push((layout, info, vec![source])),
         }
     }
     // The largest group wins; on a tie, the one that answered first in peer order.
@@ -92,9 +129,9 @@ pub async fn discover(
     };
     let (layout, info, sources) = groups.swap_remove(best);
     for (_, _, members) in groups {
-        for (peer, _) in members {
+        for member in members {
             reasons.push(Arc::new(SourceError::Disagrees {
-                peer,
+                peer: member.peer,
                 agreeing: sources.len(),
             }));
         }

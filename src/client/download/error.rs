@@ -37,6 +37,10 @@ pub enum SourceError {
     LostHashState { peer: PeerAddr, index: ChunkIndex },
     #[error("{peer}: sent content that does not match its hash")]
     WrongContent { peer: PeerAddr },
+    #[error("{peer}: its info says it has part of the file, but not which part")]
+    BadHave { peer: PeerAddr },
+    #[error("{peer}: still downloading it, and had nothing more for {secs} s; dropped")]
+    NothingNew { peer: PeerAddr, secs: u64 },
 }
 
 /// Shared, because the same reason goes out as a progress event and into the result.

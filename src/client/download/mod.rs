@@ -52,6 +52,8 @@ pub struct DownloadPlan {
     pub target: Target,
     /// A source that sends nothing for this long is dropped.
     pub stall_timeout: Duration,
+    /// Where to share the download as it arrives (DESIGN §9); `None`: not shared.
+    pub partials: Option<Arc<crate::index::Partials>>,
 }
 
 /// Progress of a running download, as events (the shell draws a bar from them).
@@ -86,6 +88,8 @@ pub struct Downloaded {
     pub dropped: Vec<SourceFailure>,
     pub already_present: bool,
     pub elapsed: Duration,
+    /// The registration that shared it while it arrived; dropping it ends that.
+    pub partial: Option<Arc<crate::index::PartialShare>>,
 }
 
 fn destination_for(target: &Target, name: String) -> Destination {
@@ -156,6 +160,7 @@ pub async fn download(
         dropped,
         already_present,
         elapsed: started.elapsed(),
+        partial: None,
     };
     if let Some(path) = destination.already_present(&plan.hash, size)? {
         let on_disk = std::fs::metadata(&path).map_or(0, |m| m.len());
@@ -165,12 +170,21 @@ pub async fn download(
     if let Some(agreed) = agreed {
         let part = PartFile::open(&destination.dir(), &plan.hash)?;
         let layout = agreed.layout;
+        let share = plan
+            .partials
+            .clone()
+            .map(|partials| swarm::ShareAsItArrives {
+                partials,
+                name: sanitize(&raw_name, &plan.hash),
+            });
         let outcome = match swarm::run(
             plan.hash,
             layout,
             agreed.chunks,
             agreed.sources,
             &part,
+            share,
+            plan.stall_timeout,
             progress,
         )
         .await
@@ -184,16 +198,24 @@ pub async fn download(
             Some(hash) if hash == plan.hash => {
                 resume::remove(&resume::sidecar_path(&part.path));
                 let path = part.finish(&destination)?;
+                // Still shared under the final name until the caller has it in the
+                // catalog (then it drops the registration).
+                if let Some(partial) = &outcome.partial {
+                    partial.file().moved_to(path.clone());
+                }
                 let fetched = used.iter().map(|(_, b)| b).sum();
-                Ok(finished(
-                    path,
-                    layout.size(),
-                    fetched,
-                    outcome.resumed,
-                    used,
-                    reasons,
-                    false,
-                ))
+                Ok(Downloaded {
+                    partial: outcome.partial.map(Arc::new),
+                    ..finished(
+                        path,
+                        layout.size(),
+                        fetched,
+                        outcome.resumed,
+                        used,
+                        reasons,
+                        false,
+                    )
+                })
             }
             Some(_) => {
                 resume::remove(&resume::sidecar_path(&part.path));

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 
+use super::discover::{have_of, AgreedSource};
 use super::error::{SourceError, SourceFailure};
 use super::tracker::{ChunkTracker, Completion, SourceId};
 use super::whole::WholeHasher;
@@ -26,7 +27,8 @@ use crate::client::retry::BusyBackoff;
 use crate::client::{ClientError, Connection, PeerAddr};
 use crate::content::hash::ContentHash;
 use crate::content::{ChunkIndex, Layout};
-use crate::protocol::message::{ErrorCode, Request};
+use crate::index::{PartialShare, Partials};
+use crate::protocol::message::{ErrorCode, InfoAnswer, Request};
 use crate::runtime::{self, JoinHandle};
 
 /// Pieces asked for ahead on one connection: enough bytes in flight to keep a fast
@@ -42,6 +44,8 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 const CHECKS_IN_FLIGHT: usize = 2;
 /// How long an idle worker waits before looking for work again (endgame, re-queues).
 const IDLE_POLL: Duration = Duration::from_millis(20);
+/// How often a partial source is asked what it has (its `info` again).
+const REFRESH_HAVE: Duration = Duration::from_secs(2);
 /// How often a source pausing after `busy` looks whether the download ended meanwhile.
 const BUSY_POLL: Duration = Duration::from_millis(100);
 
@@ -57,6 +61,10 @@ struct Shared {
     whole: WholeHasher,
     last_checkpoint: Mutex<Instant>,
     disk_error: Mutex<Option<LandingError>>,
+    /// This download shared as it arrives (DESIGN §9): each verified chunk is marked.
+    partial: Option<PartialShare>,
+    /// How long a partial source may have nothing new before it is dropped.
+    stall_timeout: Duration,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -73,6 +81,9 @@ impl Shared {
             (t.complete(index), t.verified_prefix_bytes())
         };
         if completion == Completion::Fresh {
+            if let Some(partial) = &self.partial {
+                partial.file().mark(index);
+            }
             self.whole.advance(prefix);
             self.checkpoint(false);
         }
@@ -122,6 +133,15 @@ pub struct SwarmOutcome {
     /// `Some` when every chunk is verified: the whole file's hash.
     pub whole: Option<ContentHash>,
     pub verified: u64,
+    /// The registration that shares this download while it runs, to be ended by whoever
+    /// has put the finished file in the catalog.
+    pub partial: Option<PartialShare>,
+}
+
+/// Sharing a download as it arrives: where partial files are registered, under what name.
+pub struct ShareAsItArrives {
+    pub partials: Arc<Partials>,
+    pub name: String,
 }
 
 pub enum SwarmError {
@@ -134,8 +154,10 @@ pub async fn run(
     hash: ContentHash,
     layout: Layout,
     chunks: Vec<ContentHash>,
-    sources: Vec<(PeerAddr, Connection)>,
+    sources: Vec<AgreedSource>,
     part: &crate::client::landing::PartFile,
+    share: Option<ShareAsItArrives>,
+    stall_timeout: Duration,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<SwarmOutcome, SwarmError> {
     let disk = |source| {
@@ -194,7 +216,23 @@ pub async fn run(
         return Err(disk(e));
     }
 
-    let tracker = ChunkTracker::new(layout, &already);
+    let mut tracker = ChunkTracker::new(layout, &already);
+    for (id, source) in sources.iter().enumerate() {
+        if let Some(have) = &source.have {
+            tracker.set_have(id, Some(have.clone()));
+        }
+    }
+    // From here the verified chunks are served to other peers.
+    let partial = share.map(|share| {
+        share.partials.register(
+            hash,
+            share.name,
+            part.path.clone(),
+            layout,
+            chunks.to_vec(),
+            &already,
+        )
+    });
     let resumed = tracker.verified_bytes();
     let whole = WholeHasher::start(part_file.try_clone().map_err(disk)?);
     whole.advance(tracker.verified_prefix_bytes());
@@ -214,15 +252,17 @@ pub async fn run(
         whole,
         last_checkpoint: Mutex::new(Instant::now()),
         disk_error: Mutex::new(None),
+        partial,
+        stall_timeout,
     });
     let guard = CheckpointOnDrop(shared.clone());
 
-    let peers: Vec<PeerAddr> = sources.iter().map(|(p, _)| p.clone()).collect();
+    let peers: Vec<PeerAddr> = sources.iter().map(|s| s.peer.clone()).collect();
     let ends = join_all(
         sources
             .into_iter()
             .enumerate()
-            .map(|(id, (peer, conn))| worker(id, peer, conn, &shared, progress)),
+            .map(|(id, source)| worker(id, source.peer, source.conn, &shared, progress)),
     )
     .await;
 
@@ -242,11 +282,12 @@ pub async fn run(
         (t.is_done(), t.verified_bytes())
     };
     drop(guard);
+    let Ok(shared) = Arc::try_unwrap(shared) else {
+        // Unreachable: every worker has ended and the guard is gone.
+        return Err(disk(std::io::Error::other("download state still in use")));
+    };
+    let partial = shared.partial;
     let whole = if done {
-        let Ok(shared) = Arc::try_unwrap(shared) else {
-            // Unreachable: every worker has ended and the guard is gone.
-            return Err(disk(std::io::Error::other("download state still in use")));
-        };
         shared.whole.finish(layout.size()).map_err(disk)?
     } else {
         None
@@ -257,6 +298,7 @@ pub async fn run(
         resumed,
         whole,
         verified,
+        partial,
     })
 }
 
@@ -485,6 +527,10 @@ async fn receive_loop(
     // The chunk whose pieces are being asked for: (index, next offset, end).
     let mut asking: Option<(ChunkIndex, u64, u64)> = None;
     let mut backoff = BusyBackoff::new();
+    // A partial source: when its `have` was last asked, and when it last had something
+    // this download still lacked.
+    let mut refreshed = Instant::now();
+    let mut useful_at = Instant::now();
     loop {
         while asked.len() < WINDOW_PIECES {
             let (index, offset, end) = match asking {
@@ -521,6 +567,24 @@ async fn receive_loop(
             if !lock(&shared.tracker).has_work() {
                 return Ok(());
             }
+            if lock(&shared.tracker).is_partial(id) {
+                // Nothing of what it has is needed now: ask what it has gained, every
+                // few seconds; one that gains nothing useful for the stall time goes.
+                if lock(&shared.tracker).could_help(id) {
+                    useful_at = Instant::now();
+                }
+                if refreshed.elapsed() >= REFRESH_HAVE {
+                    refresh_have(id, conn, shared).await?;
+                    refreshed = Instant::now();
+                    continue;
+                }
+                if useful_at.elapsed() >= shared.stall_timeout {
+                    return Err(SourceError::NothingNew {
+                        peer: conn.peer().clone(),
+                        secs: shared.stall_timeout.as_secs(),
+                    });
+                }
+            }
             runtime::sleep(IDLE_POLL).await;
             continue;
         };
@@ -544,7 +608,12 @@ async fn receive_loop(
         match futures_lite::future::or(receiving, finished_elsewhere).await {
             Ok(Some(())) => backoff.reset(),
             Ok(None) => return Ok(()),
-            Err(e) if is_busy(&e) => {
+            Err(e) if is_busy(&e) || is_unavailable(&e) => {
+                // `unavailable`: a partial source lacks that chunk after all; like
+                // `busy`, not a failure: let go, and learn what it has at once.
+                if is_unavailable(&e) {
+                    refreshed = Instant::now() - REFRESH_HAVE;
+                }
                 checks.spare.push(buf);
                 let cursor = asking.take();
                 if step_back(
@@ -579,10 +648,35 @@ async fn receive_loop(
 
 /// A `read` answered `busy`: every upload slot of the source is taken (DESIGN §8).
 fn is_busy(error: &SourceError) -> bool {
-    match error {
-        SourceError::Peer(ClientError::Remote { error, .. }) => error.code == ErrorCode::Busy,
-        _ => false,
-    }
+    answered(error, ErrorCode::Busy)
+}
+
+/// A `read` answered `unavailable`: a partial source lacks that chunk (DESIGN §9).
+fn is_unavailable(error: &SourceError) -> bool {
+    answered(error, ErrorCode::Unavailable)
+}
+
+fn answered(error: &SourceError, code: ErrorCode) -> bool {
+    matches!(error, SourceError::Peer(ClientError::Remote { error, .. }) if error.code == code)
+}
+
+/// Asks a partial source what it has now (its `info` again) and tells the tracker; a
+/// source that has finished its own download has everything from now on.
+async fn refresh_have(
+    id: SourceId,
+    conn: &mut Connection,
+    shared: &Shared,
+) -> Result<(), SourceError> {
+    let info: InfoAnswer = conn
+        .request(&Request::Info {
+            sha256: shared.hash,
+        })
+        .await?;
+    let have = have_of(&info, shared.layout.chunk_count()).map_err(|()| SourceError::BadHave {
+        peer: conn.peer().clone(),
+    })?;
+    lock(&shared.tracker).set_have(id, have);
+    Ok(())
 }
 
 /// The source answered `busy` to the read at the front of `asked`. It is alive, only
@@ -621,7 +715,7 @@ async fn step_back(
                 checks.spare.push(buf);
                 let_go.push(piece.index);
             }
-            Err(e) if is_busy(&e) => {
+            Err(e) if is_busy(&e) || is_unavailable(&e) => {
                 checks.spare.push(buf);
                 let_go.push(piece.index);
             }

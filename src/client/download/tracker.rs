@@ -6,7 +6,7 @@
 //! handed to a second source, so that one slow source cannot hold the file hostage;
 //! whichever copy verifies first wins.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 use crate::content::{ChunkIndex, Layout};
@@ -47,6 +47,9 @@ pub struct ChunkTracker {
     prefix: u64,
     dropped: Vec<SourceId>,
     aborted: bool,
+    /// What each partial source has (DESIGN §9): one bit per chunk; a source not in
+    /// here has every chunk.
+    have: HashMap<SourceId, Vec<u8>>,
     /// Whether the endgame may hand a chunk to a second source. Only for chunks that
     /// arrive in one piece (verified before they are written): larger chunks are
     /// written piece by piece before their hash is known, so two sources writing one
@@ -67,6 +70,7 @@ impl ChunkTracker {
             prefix: 0,
             dropped: Vec::new(),
             aborted: false,
+            have: HashMap::new(),
             endgame: layout.chunk_size() <= crate::content::layout::BASE_CHUNK_SIZE,
         };
         for &index in already {
@@ -99,17 +103,24 @@ impl ChunkTracker {
         if self.aborted || self.dropped.contains(&source) {
             return None;
         }
-        if let Some(index) = self.needed.pop_first() {
+        let first = match self.have.get(&source) {
+            None => self.needed.first().copied(),
+            Some(bits) => self.needed.iter().copied().find(|i| has(bits, *i)),
+        };
+        if let Some(index) = first {
+            self.needed.remove(&index);
             self.states[index.slot()] = ChunkState::InFlight(vec![source], now);
             return Some(index);
         }
         if !self.endgame {
             return None;
         }
+        let bits = self.have.get(&source);
         let (index, holders) = self
             .states
             .iter_mut()
             .enumerate()
+            .filter(|(i, _)| bits.is_none_or(|b| has_slot(b, *i)))
             .filter_map(|(i, s)| match s {
                 ChunkState::InFlight(h, since)
                     if h.len() < MAX_HOLDERS
@@ -124,6 +135,32 @@ impl ChunkTracker {
             .map(|(i, _, h)| (i, h))?;
         holders.push(source);
         self.layout.chunk(index as u64)
+    }
+
+    /// What a partial source has now (`None`: all of it, it is complete now). `bits` has
+    /// one bit per chunk, chunk 0 in the lowest bit of the first byte.
+    pub fn set_have(&mut self, source: SourceId, bits: Option<Vec<u8>>) {
+        match bits {
+            Some(bits) => self.have.insert(source, bits),
+            None => self.have.remove(&source),
+        };
+    }
+
+    /// Whether `source` is a partial source (has only some chunks).
+    pub fn is_partial(&self, source: SourceId) -> bool {
+        self.have.contains_key(&source)
+    }
+
+    /// Whether `source` has some chunk still needed or in flight with another source:
+    /// something it could be asked for now or soon.
+    pub fn could_help(&self, source: SourceId) -> bool {
+        let Some(bits) = self.have.get(&source) else {
+            return self.has_work();
+        };
+        self.states
+            .iter()
+            .enumerate()
+            .any(|(i, s)| *s != ChunkState::Verified && has_slot(bits, i))
     }
 
     /// A copy of chunk `index` matched its hash.
@@ -191,6 +228,15 @@ impl ChunkTracker {
             .filter(|i| self.states[i.slot()] == ChunkState::Verified)
             .collect()
     }
+}
+
+fn has(bits: &[u8], index: ChunkIndex) -> bool {
+    has_slot(bits, index.slot())
+}
+
+fn has_slot(bits: &[u8], slot: usize) -> bool {
+    bits.get(slot / 8)
+        .is_some_and(|b| b & (1 << (slot % 8)) != 0)
 }
 
 #[cfg(test)]
@@ -297,6 +343,26 @@ mod tests {
             layout.chunk(99).is_none(),
             "an index out of range cannot be made"
         );
+    }
+
+    #[test]
+    fn a_partial_source_is_asked_only_for_what_it_has() {
+        let mut t = tracker(10);
+        let start = Instant::now();
+        // Source 1 has chunks 2 and 9.
+        t.set_have(1, Some(vec![0b0000_0100, 0b0000_0010]));
+        assert_eq!(t.next_for(1, start).map(ChunkIndex::get), Some(2));
+        assert_eq!(t.next_for(1, start).map(ChunkIndex::get), Some(9));
+        assert_eq!(t.next_for(1, start).map(ChunkIndex::get), None);
+        assert!(t.could_help(1), "its chunks are in flight, not verified");
+        t.complete(ix(&t, 2));
+        t.complete(ix(&t, 9));
+        assert!(!t.could_help(1));
+        // A complete source takes the rest, lowest first.
+        assert_eq!(t.next_for(0, start).map(ChunkIndex::get), Some(0));
+        // Now it has everything.
+        t.set_have(1, None);
+        assert_eq!(t.next_for(1, start).map(ChunkIndex::get), Some(1));
     }
 
     #[test]

@@ -284,8 +284,10 @@ impl GetJob {
             sources,
             target: self.target.clone(),
             stall_timeout: self.stall_timeout,
+            // What you download you share, from its first verified chunk (DESIGN §9).
+            partials: self.shares.as_ref().map(|s| s.partials().clone()),
         };
-        let done = download(plan, progress).await?;
+        let mut done = download(plan, progress).await?;
         if !done.already_present && done.path.parent() == Some(self.download_dir.as_path()) {
             // Bookkeeping for `verify`; the download itself already succeeded.
             let _ = manifest::record(&self.state_dir, &done.path, &done.hash, done.size);
@@ -299,6 +301,8 @@ impl GetJob {
             })
             .await;
         }
+        // In the catalog now: no longer shared as a partial file.
+        drop(done.partial.take());
         Ok(Done(done))
     }
 }

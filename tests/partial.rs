@@ -1,0 +1,242 @@
+//! Partial files (issue 15, DESIGN §9), through the real binary: while peer B downloads
+//! a 64 MiB file from A over a slow link (A's `max_upload_rate`), a wire client sees
+//! B's `info` say `complete: false` with a `have` bitmap, reads a chunk B has (exact
+//! bytes) and gets `unavailable` for one it lacks; a client whose only peer is B gets
+//! the file correct while B is still partial, and B's search does not list it; once B
+//! is done, its `info` says `complete: true`.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::{bin, random_file, run_p2p, sha256_file, tagged_client, Peer};
+
+const MIB: u64 = 1024 * 1024;
+
+/// A P2P/1 wire client: `info` of a hash, then (with a chunk number) a `read` of that
+/// whole chunk. Prints the info answer, then the read's outcome: `data <sha256>` or the
+/// error answer.
+const WIRE: &str = r#"
+import hashlib, json, socket, struct, sys
+host, port = sys.argv[1].rsplit(":", 1)
+s = socket.create_connection((host, int(port)), timeout=20)
+s.sendall(b"\x00P2P\x01")
+def exact(n):
+    out = b""
+    while len(out) < n:
+        part = s.recv(n - len(out))
+        if not part:
+            raise EOFError
+        out += part
+    return out
+assert exact(5) == b"\x00P2P\x01"
+def ask(req):
+    body = json.dumps(req).encode()
+    s.sendall(struct.pack(">IB", len(body) + 1, 1) + body)
+    length, kind = struct.unpack(">IB", exact(5))
+    return kind, exact(length - 1)
+kind, body = ask({"op": "info", "sha256": sys.argv[2]})
+info = json.loads(body)
+print(json.dumps(info))
+if len(sys.argv) > 3 and "chunk_size" in info:
+    i = int(sys.argv[3])
+    size = info["chunk_size"]
+    kind, body = ask({"op": "read", "sha256": sys.argv[2], "offset": i * size, "len": size})
+    if kind == 3:
+        print("data " + hashlib.sha256(body).hexdigest())
+    else:
+        print(body.decode())
+"#;
+
+fn wire(addr: &str, hash: &str, chunk: Option<u64>) -> (serde_json::Value, Option<String>) {
+    let mut command = Command::new("python3");
+    command.arg("-c").arg(WIRE).arg(addr).arg(hash);
+    if let Some(chunk) = chunk {
+        command.arg(chunk.to_string());
+    }
+    let out = command.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut lines = text.lines();
+    let info = serde_json::from_str(lines.next().unwrap()).unwrap();
+    (info, lines.next().map(str::to_string))
+}
+
+fn has(have: &str, chunk: u64) -> bool {
+    let byte = u8::from_str_radix(
+        &have[(chunk / 8 * 2) as usize..(chunk / 8 * 2 + 2) as usize],
+        16,
+    )
+    .unwrap();
+    byte & (1 << (chunk % 8)) != 0
+}
+
+fn chunk_sha(file: &Path, chunk: u64, size: u64) -> String {
+    use sha2::{Digest, Sha256};
+    let bytes = std::fs::read(file).unwrap();
+    let start = (chunk * size) as usize;
+    let end = (start + size as usize).min(bytes.len());
+    Sha256::digest(&bytes[start..end])
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[test]
+fn a_peer_shares_what_it_has_while_it_downloads() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let share = root.join("a-share");
+    let original = share.join("big.bin");
+    random_file(&original, 64 * MIB, 9);
+    let hash = sha256_file(&original);
+    // A sends at 6 MiB/s: B's download takes about 11 s.
+    let a = Peer::start(
+        root,
+        "a",
+        "127.0.0.90",
+        &[share],
+        "[server]\nmax_upload_rate = \"6MiB\"\n",
+    );
+
+    // B: a script that downloads from A, serving meanwhile (`--serve`).
+    let b_conf = tagged_client(root, "b", &[&a.addr], None, "");
+    let text = std::fs::read_to_string(&b_conf).unwrap();
+    std::fs::write(&b_conf, text.replace("127.0.0.1:0", "127.0.0.91:0")).unwrap();
+    let mut b = Command::new(bin())
+        .arg("--config")
+        .arg(&b_conf)
+        .arg("--serve")
+        .current_dir(root)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = mpsc::channel();
+    let stderr = b.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let b_addr = loop {
+        let line = rx.recv_timeout(Duration::from_secs(30)).expect("B serves");
+        if let Some(rest) = line.strip_prefix("serving on ") {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    let (out_tx, out_rx) = mpsc::channel();
+    let stdout = b.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = out_tx.send(line);
+        }
+    });
+    let mut stdin = b.stdin.take().unwrap();
+    writeln!(stdin, "get {hash}").unwrap();
+    stdin.flush().unwrap();
+
+    // Partial: some chunks, not all.
+    let started = Instant::now();
+    let (info, have) = loop {
+        let (info, _) = wire(&b_addr, &hash, None);
+        if info["complete"] == false {
+            let have = info["have"].as_str().unwrap().to_string();
+            if (0..64).any(|i| has(&have, i)) {
+                break (info, have);
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "B never shared a chunk: {info}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(info["size"], 64 * MIB);
+    let chunk_size = info["chunk_size"].as_u64().unwrap();
+    assert_eq!(
+        have.len(),
+        2 * (64 * MIB / chunk_size).div_ceil(8) as usize,
+        "{have}"
+    );
+    let got = (0..64).find(|&i| has(&have, i)).unwrap();
+    let lacking = (0..64)
+        .rev()
+        .find(|&i| !has(&have, i))
+        .expect("B is not done yet");
+    let (_, read) = wire(&b_addr, &hash, Some(got));
+    assert_eq!(
+        read.unwrap(),
+        format!("data {}", chunk_sha(&original, got, chunk_size))
+    );
+    let (_, read) = wire(&b_addr, &hash, Some(lacking));
+    assert!(
+        read.as_deref().unwrap().contains("\"unavailable\""),
+        "{read:?}"
+    );
+
+    // C knows only B: its search finds nothing (partial files are not listed), and its
+    // get takes the file from B while B is still downloading it.
+    // (No peer exchange: B would name A.)
+    let c_conf = tagged_client(root, "c", &[&b_addr], None, "[discovery]\npex = false\n");
+    let run = run_p2p(
+        root,
+        &[
+            "--config",
+            c_conf.to_str().unwrap(),
+            "--json",
+            "search",
+            "big",
+        ],
+        "",
+        Duration::from_secs(30),
+    );
+    let found: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    assert_eq!(
+        found["results"].as_array().map(Vec::len),
+        Some(0),
+        "{found}"
+    );
+    assert_eq!(found["peers"][0]["status"], "empty", "{found}");
+    let c_started = Instant::now();
+    let run = run_p2p(
+        root,
+        &["--config", c_conf.to_str().unwrap(), "--json", "get", &hash],
+        "",
+        Duration::from_secs(120),
+    );
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let got: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    assert_eq!(got["served"][&b_addr], 64 * MIB, "{got}");
+    assert_eq!(sha256_file(&root.join("c-downloads/big.bin")), hash);
+
+    // B finishes; from then on it is a complete source.
+    let saved = out_rx
+        .recv_timeout(Duration::from_secs(120))
+        .expect("B's get ends");
+    let b_took = started.elapsed();
+    assert!(saved.starts_with("saved "), "{saved}");
+    let (info, _) = wire(&b_addr, &hash, None);
+    assert_eq!(info["complete"], true, "{info}");
+    assert!(info.get("have").is_none(), "{info}");
+    drop(stdin);
+    assert!(b.wait().unwrap().success());
+    eprintln!(
+        "C started {:?} into B's download, B took {b_took:?}",
+        c_started.duration_since(started)
+    );
+    assert!(
+        c_started.duration_since(started) < b_took,
+        "C did not start while B was partial"
+    );
+    assert_eq!(sha256_file(&root.join("b-downloads/big.bin")), hash);
+}
