@@ -86,7 +86,7 @@ _p2p() {
 
     case "${cmd}" in
         p2p)
-            opts="-v -q -h -V --config --json --no-serve --keep-going --verbose --quiet --help --version serve demo completions peers search get browse share unshare rescan files transfers wait cancel set id help quit"
+            opts="-v -q -h -V --config --json --no-serve --serve --keep-going --verbose --quiet --help --version serve demo completions peers search get browse share unshare rescan files transfers wait cancel set id help quit"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -1,6 +1,6 @@
 # Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
 function __fish_p2p_global_optspecs
-    string join \n config= json no-serve keep-going v/verbose q/quiet h/help V/version
+    string join \n config= json no-serve serve keep-going v/verbose q/quiet h/help V/version
 end
 
 function __fish_p2p_needs_command
@@ -27,6 +27,7 @@ end
 complete -c p2p -n "__fish_p2p_needs_command" -l config -d 'Config file (default: ./p2p.conf, else the user\'s config dir)' -r -F
 complete -c p2p -n "__fish_p2p_needs_command" -l json -d 'Print every command\'s result as one JSON object on one line'
 complete -c p2p -n "__fish_p2p_needs_command" -l no-serve -d 'Do not serve while the REPL runs'
+complete -c p2p -n "__fish_p2p_needs_command" -l serve -d 'Serve while a piped script runs too (as the REPL does), sharing what it downloads as it arrives'
 complete -c p2p -n "__fish_p2p_needs_command" -l keep-going -d 'In a script, go on after a failed command'
 complete -c p2p -n "__fish_p2p_needs_command" -s v -l verbose -d 'More log lines on stderr (repeat for more); RUST_LOG sets any filter'
 complete -c p2p -n "__fish_p2p_needs_command" -s q -l quiet -d 'Fewer log lines on stderr (repeat for none)'

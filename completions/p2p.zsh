@@ -18,6 +18,7 @@ _p2p() {
 '--config=[Config file (default\: ./p2p.conf, else the user'\''s config dir)]:FILE:_files' \
 '--json[Print every command'\''s result as one JSON object on one line]' \
 '--no-serve[Do not serve while the REPL runs]' \
+'(--no-serve)--serve[Serve while a piped script runs too (as the REPL does), sharing what it downloads as it arrives]' \
 '--keep-going[In a script, go on after a failed command]' \
 '*-v[More log lines on stderr (repeat for more); RUST_LOG sets any filter]' \
 '*--verbose[More log lines on stderr (repeat for more); RUST_LOG sets any filter]' \

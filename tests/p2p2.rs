@@ -97,3 +97,86 @@ fn a_tls_client_sees_the_servers_id_and_pings_inside_the_tunnel() {
         "a client without a certificate was served: {stdout}"
     );
 }
+
+/// A client that sends its TLS hello right behind the P2P/2 preamble, without waiting
+/// for the server's answer (Python's `ssl` over memory BIOs): still served.
+const EAGER_CLIENT: &str = r#"
+import socket, ssl, struct, json, sys
+host, port = sys.argv[1].rsplit(":", 1)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+ctx.load_cert_chain(sys.argv[2])
+inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+tls = ctx.wrap_bio(inc, out)
+try:
+    tls.do_handshake()
+except ssl.SSLWantReadError:
+    pass
+sock = socket.create_connection((host, int(port)), timeout=10)
+sock.sendall(b"\x00P2P\x02" + out.read())
+got = b""
+while len(got) < 5:
+    part = sock.recv(5 - len(got))
+    if not part:
+        raise EOFError("closed at the preamble")
+    got += part
+assert got[:5] == b"\x00P2P\x02", got
+def pump():
+    data = out.read()
+    if data:
+        sock.sendall(data)
+    part = sock.recv(65536)
+    if not part:
+        raise EOFError
+    inc.write(part)
+while True:
+    try:
+        tls.do_handshake()
+        break
+    except ssl.SSLWantReadError:
+        pump()
+sock.sendall(out.read())
+body = json.dumps({"op": "ping"}).encode()
+tls.write(struct.pack(">IB", len(body) + 1, 1) + body)
+sock.sendall(out.read())
+buf = b""
+while True:
+    try:
+        buf += tls.read(65536)
+    except ssl.SSLWantReadError:
+        pump()
+        continue
+    if len(buf) >= 5:
+        length, kind = struct.unpack(">IB", buf[:5])
+        if len(buf) >= 4 + length:
+            print(kind, json.loads(buf[5:4 + length])["name"])
+            break
+"#;
+
+#[test]
+fn a_tls_hello_sent_with_the_preamble_is_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let share = root.join("share");
+    std::fs::create_dir_all(&share).unwrap();
+    let peer = Peer::start(root, "eager", "127.0.0.2", &[share], "");
+    let client = client_conf(&root.join("c"), &[]);
+    let _ = id_of(root, &client);
+    let identity = root.join("c/client.state/identity.pem");
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(EAGER_CLIENT)
+        .arg(&peer.addr)
+        .arg(&identity)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout.trim(), "2 eager");
+}

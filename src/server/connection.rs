@@ -43,6 +43,64 @@ use crate::runtime::{self, TcpStream};
 trait Stream: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin {}
 impl<T: futures_lite::AsyncRead + futures_lite::AsyncWrite + Unpin> Stream for T {}
 
+/// A stream whose first bytes were already read: they are given back first.
+struct Rewind<S> {
+    early: Vec<u8>,
+    at: usize,
+    inner: S,
+}
+
+impl<S> Rewind<S> {
+    fn new(early: Vec<u8>, inner: S) -> Rewind<S> {
+        Rewind {
+            early,
+            at: 0,
+            inner,
+        }
+    }
+}
+
+impl<S: futures_lite::AsyncRead + Unpin> futures_lite::AsyncRead for Rewind<S> {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut [u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        if this.at < this.early.len() {
+            let n = buf.len().min(this.early.len() - this.at);
+            buf[..n].copy_from_slice(&this.early[this.at..this.at + n]);
+            this.at += n;
+            return std::task::Poll::Ready(Ok(n));
+        }
+        std::pin::Pin::new(&mut this.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: futures_lite::AsyncWrite + Unpin> futures_lite::AsyncWrite for Rewind<S> {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_close(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().inner).poll_close(cx)
+    }
+}
+
 /// Bytes read from the socket at once.
 const READ_BUFFER: usize = 64 * 1024;
 
@@ -117,11 +175,13 @@ pub(crate) async fn serve(
         if let Some(acceptor) = &context.tls {
             // P2P/2: the preamble back, then TLS 1.3 (client first), within the hello
             // time; then the same frames inside it.
-            if first.len() > PREAMBLE_V2.len()
-                || send(&mut stream, &PREAMBLE_V2, &context).await.is_err()
-            {
+            if send(&mut stream, &PREAMBLE_V2, &context).await.is_err() {
                 return;
             }
+            // A client that sent its TLS hello without waiting for our preamble: those
+            // bytes were read with it, and are the TLS stream's first.
+            let early = first.split_off(PREAMBLE_V2.len());
+            let stream = Rewind::new(early, stream);
             let left = preamble_limit.saturating_sub(arrived.elapsed());
             let Ok(Ok(tls)) = runtime::timeout(left, acceptor.accept(stream)).await else {
                 return;
