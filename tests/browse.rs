@@ -338,3 +338,25 @@ fn a_seed_peer_cannot_be_browsed_and_says_so_in_one_line() {
         lines[0]
     );
 }
+
+#[test]
+fn files_of_one_content_in_a_folder_each_land_under_their_own_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let share = root.join("share");
+    std::fs::create_dir_all(share.join("pkg/sub")).unwrap();
+    for rel in ["pkg/__init__.py", "pkg/a.txt", "pkg/sub/__init__.py"] {
+        std::fs::write(share.join(rel), b"").unwrap();
+    }
+    std::fs::write(share.join("pkg/x.bin"), b"same").unwrap();
+    std::fs::write(share.join("pkg/y.bin"), b"same").unwrap();
+    let peer = Peer::start(root, "dups", "127.0.0.84", std::slice::from_ref(&share), "");
+    let client = tagged_client(root, "c", &[&peer.addr], None, "");
+    let run = p2p(root, &client, false, &format!("get {}:pkg/\n", peer.addr));
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let got = root.join("c-downloads/pkg");
+    for rel in ["__init__.py", "a.txt", "sub/__init__.py", "x.bin", "y.bin"] {
+        assert!(got.join(rel).is_file(), "{rel} missing");
+    }
+    assert_eq!(std::fs::read(got.join("y.bin")).unwrap(), b"same");
+}

@@ -41,7 +41,12 @@ pub(super) fn target(what: &str) -> Option<(String, String)> {
     }
     let (first, rest) = what.split_once(':')?;
     if let Some((port, path)) = rest.split_once(':') {
-        if port.parse::<u16>().is_ok() {
+        // `host:port#ID:path/`: the port may carry a pinned ID.
+        if port
+            .split('#')
+            .next()
+            .is_some_and(|p| p.parse::<u16>().is_ok())
+        {
             return Some((format!("{first}:{port}"), path.to_string()));
         }
     }
@@ -90,6 +95,10 @@ pub(super) fn get_folder(
     };
     let base = root.join(&top);
     let mut planned = Vec::new();
+    // Files of one content in one folder share one `.part`: the second of them waits for
+    // a later wave (it lands under its own name then).
+    let mut writing: std::collections::HashSet<(PathBuf, String)> = Default::default();
+    let mut later: Vec<(usize, GetJob, (PathBuf, String))> = Vec::new();
     for file in files {
         let mut plan = Planned {
             remote: file.remote.clone(),
@@ -107,8 +116,15 @@ pub(super) fn get_folder(
                 plan.local = parts.last().map(|name| dir.join(name));
                 match make_dir_inside(&root, &dir) {
                     Ok(()) => {
-                        let job = file_job(ctx, &peer, hash.to_string(), dir, &file.remote);
-                        plan.transfer = Some(submit(ctx, job));
+                        let name = parts.last().cloned();
+                        let key = (dir.clone(), hash.to_string());
+                        let mut job = file_job(ctx, &peer, hash.to_string(), dir, &file.remote);
+                        job.save_as = name;
+                        if ctx.background || writing.insert(key.clone()) {
+                            plan.transfer = Some(submit(ctx, job));
+                        } else {
+                            later.push((planned.len(), job, key));
+                        }
                     }
                     Err(why) => plan.refused = Some(why),
                 }
@@ -132,15 +148,35 @@ pub(super) fn get_folder(
     }
     let board = ctx.node.transfers.clone();
     let interrupt = ctx.node.interrupt().clone();
-    let Some(views) = board.wait(Some(&ids), || interrupt.pending()) else {
-        for id in &ids {
-            board.cancel(&crate::node::Which::Id(*id));
+    let mut ids = ids;
+    let mut wave = ids.clone();
+    loop {
+        if board.wait(Some(&wave), || interrupt.pending()).is_none() {
+            for id in &ids {
+                board.cancel(&crate::node::Which::Id(*id));
+            }
+            let _ = board.wait(Some(&ids), || false);
+            return Err(CommandError::Cancelled(
+                "interrupted; what each file verified is kept for the next get".into(),
+            ));
         }
-        let _ = board.wait(Some(&ids), || false);
-        return Err(CommandError::Cancelled(
-            "interrupted; what each file verified is kept for the next get".into(),
-        ));
-    };
+        if later.is_empty() {
+            break;
+        }
+        writing.clear();
+        wave.clear();
+        for (index, job, key) in std::mem::take(&mut later) {
+            if writing.insert(key.clone()) {
+                let id = submit(ctx, job);
+                planned[index].transfer = Some(id);
+                wave.push(id);
+                ids.push(id);
+            } else {
+                later.push((index, job, key));
+            }
+        }
+    }
+    let views = board.wait(Some(&ids), || false).unwrap_or_default();
     summarize(&peer, &folder, &base, planned, &views, truncated, started)
 }
 
@@ -262,6 +298,7 @@ fn file_job(
         resolved: Default::default(),
         live: None,
         label: Some(remote.to_string()),
+        save_as: None,
     }
 }
 
@@ -280,6 +317,10 @@ mod tests {
         assert_eq!(t("127.0.0.2:music/").as_deref(), Some("127.0.0.2 | music/"));
         assert_eq!(t("[::1]:12000:a/").as_deref(), Some("[::1]:12000 | a/"));
         assert_eq!(t("alice:/").as_deref(), Some("alice | /"));
+        assert_eq!(
+            t("10.0.0.2:12000#ABC:m/").as_deref(),
+            Some("10.0.0.2:12000#ABC | m/")
+        );
         assert_eq!(t("report.pdf"), None);
         assert_eq!(t("music/"), None);
     }

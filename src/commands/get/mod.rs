@@ -202,6 +202,9 @@ struct GetJob {
     live: Option<Arc<Live>>,
     /// What `transfers` calls it until its name is known (else `what`).
     label: Option<String>,
+    /// The name to save it under, whatever a peer's `info` says (a folder's listed name:
+    /// two files of one content keep their own names).
+    save_as: Option<String>,
 }
 
 fn prepare(ctx: &mut Context<'_>, args: GetArgs) -> Result<GetJob, CommandError> {
@@ -243,6 +246,7 @@ fn prepare(ctx: &mut Context<'_>, args: GetArgs) -> Result<GetJob, CommandError>
         resolved: Arc::default(),
         live: None,
         label: None,
+        save_as: None,
     })
 }
 
@@ -279,7 +283,7 @@ impl GetJob {
         let sources: Vec<Source> = sources.into_iter().take(MAX_SOURCES).collect();
         let plan = DownloadPlan {
             hash: chosen.hash,
-            name: chosen.name.clone(),
+            name: self.save_as.clone().or(chosen.name.clone()),
             size: chosen.size,
             sources,
             target: self.target.clone(),
