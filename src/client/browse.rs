@@ -61,15 +61,26 @@ pub async fn list(peer: &PeerAddr, path: &str) -> Result<(Vec<ListEntry>, u64), 
     read_folder(&mut conn, path).await
 }
 
+/// Why a listed entry is not fetched.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Refused {
+    #[error("refused {0:?}: it would leave the target folder")]
+    Climbs(String),
+    #[error("no valid sha256 in the listing")]
+    NoHash,
+    #[error("a folder")]
+    Folder,
+}
+
 /// A file found under a folder, and where it goes below the target folder.
 #[derive(Debug, Clone)]
 pub struct FolderFile {
     /// Its path on the peer (as listed).
     pub remote: String,
     /// Its path below the target folder: safe components, or why it was refused.
-    pub local: Result<Vec<String>, String>,
+    pub local: Result<Vec<String>, Refused>,
     pub size: u64,
-    pub sha256: Result<ContentHash, String>,
+    pub sha256: Result<ContentHash, Refused>,
 }
 
 /// Every file under folder `path` on `peer`, recursively, with where each goes
@@ -102,7 +113,7 @@ pub async fn walk(peer: &PeerAddr, path: &str) -> Result<(Vec<FolderFile>, bool)
                         remote: entry.path.clone(),
                         local: Err(why),
                         size: 0,
-                        sha256: Err("a folder".into()),
+                        sha256: Err(Refused::Folder),
                     }),
                 },
                 EntryKind::File => files.push(FolderFile {
@@ -114,7 +125,7 @@ pub async fn walk(peer: &PeerAddr, path: &str) -> Result<(Vec<FolderFile>, bool)
                         .as_deref()
                         .unwrap_or_default()
                         .parse()
-                        .map_err(|_| "no valid sha256 in the listing".to_string()),
+                        .map_err(|_| Refused::NoHash),
                 }),
             }
             if files.len() >= MAX_ENTRIES {
@@ -128,8 +139,8 @@ pub async fn walk(peer: &PeerAddr, path: &str) -> Result<(Vec<FolderFile>, bool)
 
 /// One listed name as a safe path component, or why it is refused: a name with a path
 /// in it (`a/../b`, `/etc/x`, `..`) is refused whole; control characters are dropped.
-pub fn local_component(name: &str) -> Result<String, String> {
-    let refuse = || format!("refused {:?}: it would leave the target folder", name);
+pub fn local_component(name: &str) -> Result<String, Refused> {
+    let refuse = || Refused::Climbs(name.to_string());
     if name.contains(['/', '\\']) || name == ".." || name == "." {
         return Err(refuse());
     }

@@ -129,7 +129,7 @@ pub(super) fn get_folder(
                     Err(why) => plan.refused = Some(why),
                 }
             }
-            (Err(why), _) | (_, Err(why)) => plan.refused = Some(why.clone()),
+            (Err(why), _) | (_, Err(why)) => plan.refused = Some(why.to_string()),
         }
         planned.push(plan);
     }
