@@ -175,6 +175,11 @@ pub(crate) async fn serve(
         if let Some(acceptor) = &context.tls {
             // P2P/2: the preamble back, then TLS 1.3 (client first), within the hello
             // time; then the same frames inside it.
+            //
+            // The v2 preamble is this client's hello: a handshake takes round trips, and
+            // a flood of silent connections must not take its place half-way through
+            // (the hello time still bounds a client that stalls in the handshake).
+            slot.greeted();
             if send(&mut stream, &PREAMBLE_V2, &context).await.is_err() {
                 return;
             }
