@@ -202,6 +202,61 @@ fn every_source_gone_keeps_the_part_and_a_later_get_completes() {
     assert!(!part.exists());
 }
 
+/// One hash pass (issue 16): the only source sends one bad chunk, which a spot check
+/// may well miss. The whole-file hash catches it, the unchecked chunks are hashed to
+/// find it, the liar is named with that chunk, the rest is kept, and a later get from an
+/// honest peer fetches only the bad chunk. Nothing unverified ever gets the final name.
+#[test]
+fn a_single_liar_is_caught_by_the_whole_file_hash_and_only_its_bad_chunk_is_fetched_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let original = root.join("origin/one.bin");
+    random_file(&original, 24 * MIB, 16);
+    let want = sha256_file(&original);
+    let liar = Listening::hostile(
+        &original,
+        "127.0.0.51",
+        &["--mode", "corrupt-chunk", "--n", "13"],
+    );
+    let conf = client(root, &[&liar.addr], 5);
+    let run = run_p2p(
+        root,
+        &["--config", conf.to_str().unwrap(), "get", &want],
+        "",
+        LIMIT,
+    );
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one clear line: {}", run.stderr);
+    assert!(
+        lines[0].contains(&liar.addr) && lines[0].contains("do not match chunk 13"),
+        "{}",
+        run.stderr
+    );
+    let downloads = root.join("downloads");
+    let landed: Vec<_> = std::fs::read_dir(&downloads)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| !name.starts_with('.'))
+        .collect();
+    assert!(landed.is_empty(), "nothing unverified is named: {landed:?}");
+    let part = downloads.join(format!(".p2p-{want}.part"));
+    assert!(part.exists(), "the good chunks are kept");
+    drop(liar);
+
+    let share = root.join("share");
+    std::fs::create_dir_all(&share).unwrap();
+    std::fs::hard_link(&original, share.join("one.bin")).unwrap();
+    let honest = Peer::start(root, "honest", "127.0.0.52", &[share], "");
+    let conf = client(root, &[&honest.addr], 5);
+    let (code, line, err) = get_json(root, &conf, &want);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(sha256_file(Path::new(line["path"].as_str().unwrap())), want);
+    assert_eq!(line["resumed"].as_u64().unwrap(), 23 * MIB, "{line}");
+    assert_eq!(line["fetched"].as_u64().unwrap(), MIB, "{line}");
+}
+
 #[test]
 fn a_client_killed_mid_download_resumes_the_next_time() {
     let dir = tempfile::tempdir().unwrap();

@@ -8,9 +8,14 @@
 //! verified chunks. A registration ends when its guard is dropped — after the finished
 //! file is in the catalog, so that there is no moment when the peer has neither.
 //! `search` never sees these: they are not in the catalog.
+//!
+//! A peer's `info` about a registered file is noted ([`PartialFile::note_asked`]): from
+//! then on the engine checks each chunk's own hash as it lands (one hash pass skips that
+//! for a single source, and an unchecked chunk is never marked here, so never served).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use crate::content::hash::ContentHash;
@@ -26,6 +31,8 @@ pub struct PartialFile {
     path: Mutex<PathBuf>,
     /// One bit per verified chunk, chunk 0 in the lowest bit of the first byte.
     have: Mutex<Vec<u8>>,
+    /// Whether some peer asked about this file (its `info`): then it is worth sharing.
+    asked: AtomicBool,
 }
 
 impl PartialFile {
@@ -36,6 +43,15 @@ impl PartialFile {
     /// The file moved (landed under its final name).
     pub fn moved_to(&self, path: PathBuf) {
         *lock(&self.path) = path;
+    }
+
+    /// A peer asked what this peer has of the file.
+    pub fn note_asked(&self) {
+        self.asked.store(true, Ordering::Relaxed);
+    }
+
+    pub fn was_asked(&self) -> bool {
+        self.asked.load(Ordering::Relaxed)
     }
 
     pub fn mark(&self, chunk: ChunkIndex) {
@@ -129,6 +145,7 @@ impl Partials {
             chunks,
             path: Mutex::new(part),
             have: Mutex::new(vec![0; layout.chunk_count().div_ceil(8) as usize]),
+            asked: AtomicBool::new(false),
         });
         for chunk in verified {
             file.mark(*chunk);

@@ -211,6 +211,7 @@ async fn info(context: &ServeContext, hash: ContentHash) -> Result<Vec<u8>, Remo
             let Some(partial) = context.shares.partials().get(&hash) else {
                 return Err(not_here);
             };
+            partial.note_asked();
             return Ok(answer_body(&InfoAnswer {
                 name: partial.name.clone(),
                 size: partial.layout.size(),

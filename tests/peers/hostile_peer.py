@@ -5,6 +5,7 @@ Serves one file (ping, search, info, read) like a real peer, except for what --m
 
   honest         behave (a baseline)
   corrupt-reads  flip a byte in every read whose offset is a multiple of 3 MiB
+  corrupt-chunk N  flip a byte in chunk N only (a liar that a spot check may miss)
   false-chunks   claim a chunk list where every third hash is wrong (bytes are honest)
   wrong-bytes    send the right length of garbage for every read (chunk list honest)
   stall-after N  answer N reads, then go silent (connection kept open)
@@ -106,6 +107,8 @@ def serve(conn, args, meta):
                     data = bytearray(f.read(max(0, min(length, meta["size"] - offset))))
                 if args.mode == "corrupt-reads" and data and offset % (3 * CHUNK) == 0:
                     data[len(data) // 2] ^= 0xFF
+                if args.mode == "corrupt-chunk" and data and offset == args.n * CHUNK:
+                    data[len(data) // 2] ^= 0xFF
                 if args.mode == "wrong-bytes":
                     data = bytearray(os.urandom(len(data)))
                 send_frame(conn, 3, bytes(data))
@@ -128,7 +131,8 @@ def main():
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--mode", default="honest",
-                        choices=["honest", "corrupt-reads", "false-chunks", "wrong-bytes", "stall-after", "close-after"])
+                        choices=["honest", "corrupt-reads", "corrupt-chunk", "false-chunks", "wrong-bytes",
+                                 "stall-after", "close-after"])
     parser.add_argument("--n", type=int, default=0)
     parser.add_argument("--name")
     parser.add_argument("--delay-ms", type=int, default=0)

@@ -8,6 +8,15 @@
 //! and its chunks go back to the others. A source that answers `busy` (its upload slots
 //! all taken) is not failing: it lets go of its chunks, waits a growing pause and asks
 //! again, for as long as it takes, while the others go on. See `STATE.md`.
+//!
+//! One hash pass (issue 16): with a single complete source whose download nobody has
+//! asked about, most chunks are written without their own hash being checked; the
+//! whole-file SHA-256 (which must see every byte anyway) decides. The first chunk and a
+//! random one in [`SPOT_CHECK_ONE_IN`] are still checked, so a source sending garbage is
+//! caught at once, not after the whole file. If the whole-file hash fails, the unchecked
+//! chunks are hashed after all, and the bad ones are needed again and their source
+//! named. With several sources, or once a peer asks for this file's `info` (it will be
+//! shared), every chunk is checked as it lands, so nothing unchecked is ever served.
 
 use std::collections::VecDeque;
 use std::os::unix::fs::FileExt;
@@ -46,6 +55,9 @@ const CHECKS_IN_FLIGHT: usize = 2;
 const IDLE_POLL: Duration = Duration::from_millis(20);
 /// How often a partial source is asked what it has (its `info` again).
 const REFRESH_HAVE: Duration = Duration::from_secs(2);
+/// Under one hash pass, about one chunk in this many is still checked on its own (which
+/// ones is random per download, so a liar cannot aim around them).
+const SPOT_CHECK_ONE_IN: u64 = 16;
 /// How often a source pausing after `busy` looks whether the download ended meanwhile.
 const BUSY_POLL: Duration = Duration::from_millis(100);
 
@@ -65,6 +77,11 @@ struct Shared {
     partial: Option<PartialShare>,
     /// How long a partial source may have nothing new before it is dropped.
     stall_timeout: Duration,
+    /// One complete source only: chunks need no hash of their own unless the download
+    /// is shared (see the module doc).
+    single_source: bool,
+    /// Picks the chunks spot-checked under one hash pass (its keys are random).
+    spot_checks: std::collections::hash_map::RandomState,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -72,6 +89,34 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
+    /// Whether chunk `index`, starting now, has its own hash checked as it lands.
+    fn check_chunk(&self, index: ChunkIndex) -> bool {
+        use std::hash::BuildHasher;
+        !self.single_source
+            || index.get() == 0
+            || self.spot_checks.hash_one(index.get()) % SPOT_CHECK_ONE_IN == 0
+            || self
+                .partial
+                .as_ref()
+                .is_some_and(|partial| partial.file().was_asked())
+    }
+
+    /// Chunk `index` is written whole by `source`, its hash unchecked: it counts as done
+    /// (and towards the whole-file hash), but is not shared.
+    fn record_unchecked(&self, index: ChunkIndex, source: SourceId) {
+        let (completion, prefix) = {
+            let mut t = lock(&self.tracker);
+            (
+                t.complete_unchecked(index, source),
+                t.verified_prefix_bytes(),
+            )
+        };
+        if completion == Completion::Fresh {
+            self.whole.advance(prefix);
+            self.checkpoint(false);
+        }
+    }
+
     /// Chunk `index` matched its hash and is written: it counts from this moment, on
     /// the thread that checked it, so that a download cancelled while the source's
     /// next chunks are still arriving keeps it (the sidecar saved on drop says so).
@@ -95,7 +140,7 @@ impl Shared {
             return;
         }
         *last = Instant::now();
-        let verified = lock(&self.tracker).verified_chunks();
+        let verified = lock(&self.tracker).written_chunks();
         // A lost checkpoint only costs re-fetching a few chunks.
         let _ = resume::save(&self.sidecar, &self.hash, self.layout, &verified);
     }
@@ -234,6 +279,7 @@ pub async fn run(
         )
     });
     let resumed = tracker.verified_bytes();
+    let single_source = sources.len() == 1 && sources[0].have.is_none();
     let whole = WholeHasher::start(part_file.try_clone().map_err(disk)?);
     whole.advance(tracker.verified_prefix_bytes());
     progress(Progress::Started {
@@ -254,6 +300,8 @@ pub async fn run(
         disk_error: Mutex::new(None),
         partial,
         stall_timeout,
+        single_source,
+        spot_checks: Default::default(),
     });
     let guard = CheckpointOnDrop(shared.clone());
 
@@ -271,27 +319,47 @@ pub async fn run(
     }
     let mut reasons = Vec::new();
     let mut per_source = Vec::new();
-    for (peer, end) in peers.into_iter().zip(ends) {
+    for (peer, end) in peers.iter().cloned().zip(ends) {
         if let Some(reason) = end.failure {
             reasons.push(reason);
         }
         per_source.push((peer, end.bytes));
     }
-    let (done, verified) = {
-        let t = lock(&shared.tracker);
-        (t.is_done(), t.verified_bytes())
-    };
+    let done = lock(&shared.tracker).is_done();
     drop(guard);
     let Ok(shared) = Arc::try_unwrap(shared) else {
         // Unreachable: every worker has ended and the guard is gone.
         return Err(disk(std::io::Error::other("download state still in use")));
     };
     let partial = shared.partial;
-    let whole = if done {
+    let mut tracker = shared
+        .tracker
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner());
+    let mut whole = if done {
         shared.whole.finish(layout.size()).map_err(disk)?
     } else {
         None
     };
+    if whole.is_some_and(|got| got != hash) {
+        // The whole-file hash failed: if chunks went unchecked, find the bad ones, which
+        // are needed again (the rest is kept for a resume), and name who sent them.
+        let rejected = locate_bad_chunks(&mut tracker, &shared.part, &shared.chunks).await;
+        if !rejected.is_empty() {
+            whole = None;
+            for (index, source) in rejected {
+                let peer = peers[source].clone();
+                if !reasons
+                    .iter()
+                    .any(|r| matches!(&**r, SourceError::BadChunk { peer: p, .. } if *p == peer))
+                {
+                    reasons.push(Arc::new(SourceError::BadChunk { peer, index }));
+                }
+            }
+            let _ = resume::save(&shared.sidecar, &hash, layout, &tracker.written_chunks());
+        }
+    }
+    let verified = tracker.verified_bytes();
     Ok(SwarmOutcome {
         per_source,
         reasons,
@@ -300,6 +368,34 @@ pub async fn run(
         verified,
         partial,
     })
+}
+
+/// Hashes every chunk written unchecked against the chunk list; the ones that do not
+/// match are put back to needed and returned with the source that sent them.
+async fn locate_bad_chunks(
+    tracker: &mut ChunkTracker,
+    part: &Arc<std::fs::File>,
+    chunks: &Arc<Vec<ContentHash>>,
+) -> Vec<(ChunkIndex, SourceId)> {
+    let unchecked = tracker.unchecked();
+    if unchecked.is_empty() {
+        return Vec::new();
+    }
+    let layout = tracker.layout();
+    let candidates: Vec<ChunkIndex> = unchecked.iter().map(|&(i, _)| i).collect();
+    let (part, list) = (part.clone(), chunks.clone());
+    let good =
+        runtime::spawn_blocking(move || resume::verify_chunks(&part, layout, &list, candidates))
+            .await;
+    let good: std::collections::HashSet<ChunkIndex> = good.into_iter().collect();
+    let bad: Vec<(ChunkIndex, SourceId)> = unchecked
+        .into_iter()
+        .filter(|(i, _)| !good.contains(i))
+        .collect();
+    for &(index, _) in &bad {
+        tracker.reject(index);
+    }
+    bad
 }
 
 struct WorkerEnd {
@@ -340,8 +436,10 @@ async fn fetch_loop(
     let mut checks = Checks {
         pending: VecDeque::new(),
         carry: None,
+        unchecked: None,
         spare: Vec::new(),
         peer: conn.peer().clone(),
+        source: id,
     };
     let outcome = receive_loop(id, conn, shared, bytes, &mut checks, progress).await;
     // Chunks already received are settled whatever happens next: their bytes count.
@@ -372,6 +470,10 @@ enum Verdict {
     Good,
     /// The chunk does not match its hash.
     Bad,
+    /// Written without a hash of its own (one hash pass); `last`: the chunk's last piece.
+    Unchecked {
+        last: bool,
+    },
     Disk(std::io::Error),
 }
 
@@ -384,8 +486,11 @@ struct Checks {
     pending: VecDeque<(Piece, JoinHandle<Checked>)>,
     /// The hash state of the chunk whose next piece is due, once its last check ended.
     carry: Option<(ChunkIndex, Box<ChunkHasher>)>,
+    /// The chunk whose pieces are being written unchecked (one hash pass).
+    unchecked: Option<ChunkIndex>,
     spare: Vec<Vec<u8>>,
     peer: PeerAddr,
+    source: SourceId,
 }
 
 impl Checks {
@@ -397,6 +502,22 @@ impl Checks {
         progress: &(dyn Fn(Progress) + Sync),
     ) -> Result<(), SourceError> {
         use sha2::Digest;
+        // Whether this chunk is checked is decided at its first piece, for all of them.
+        if piece.first {
+            self.unchecked = (!shared.check_chunk(piece.index)).then_some(piece.index);
+        }
+        if self.unchecked == Some(piece.index) {
+            let part = shared.part.clone();
+            let last = piece.last;
+            let task = runtime::spawn_blocking_task(move || {
+                match part.write_all_at(&data, piece.offset) {
+                    Ok(()) => (data, Verdict::Unchecked { last }),
+                    Err(e) => (data, Verdict::Disk(e)),
+                }
+            });
+            self.pending.push_back((piece, task));
+            return Ok(());
+        }
         let hasher = if piece.first {
             None
         } else {
@@ -477,6 +598,12 @@ impl Checks {
                 return Ok(());
             }
             Verdict::Good => {}
+            Verdict::Unchecked { last: false } => return Ok(()),
+            Verdict::Unchecked { last: true } => {
+                // Recorded here, in order: every earlier piece of the chunk is settled,
+                // so all of it is written before the whole-file hasher may read it.
+                shared.record_unchecked(index, self.source);
+            }
             Verdict::Bad => {
                 return Err(SourceError::BadChunk {
                     peer: self.peer.clone(),

@@ -5,6 +5,12 @@
 //! [`Layout`]. Near the end (nothing left that is needed), a chunk in flight may be
 //! handed to a second source, so that one slow source cannot hold the file hostage;
 //! whichever copy verifies first wins.
+//!
+//! One hash pass (issue 16): a chunk from the only source of a download may be written
+//! without its own hash being checked ("unchecked"): it counts as done for everything
+//! but sharing, because the whole-file SHA-256, which sees every byte anyway, decides.
+//! If that fails, the unchecked chunks are hashed after all ([`ChunkTracker::reject`]
+//! puts the bad ones back to needed). See `STATE.md`.
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
@@ -25,6 +31,15 @@ enum ChunkState {
     /// Fetched by these sources, handed out first at this time.
     InFlight(Vec<SourceId>, Instant),
     Verified,
+    /// Written whole by this source, its hash not checked: the whole-file hash decides.
+    Unchecked(SourceId),
+}
+
+impl ChunkState {
+    /// Verified or unchecked: written, and not to be fetched again.
+    fn is_written(&self) -> bool {
+        matches!(self, ChunkState::Verified | ChunkState::Unchecked(_))
+    }
 }
 
 /// What `complete` found.
@@ -80,16 +95,20 @@ impl ChunkTracker {
     }
 
     fn mark_verified(&mut self, index: ChunkIndex) {
-        if self.states[index.slot()] == ChunkState::Verified {
+        self.mark_written(index, ChunkState::Verified);
+    }
+
+    fn mark_written(&mut self, index: ChunkIndex, state: ChunkState) {
+        if self.states[index.slot()].is_written() {
             return;
         }
-        self.states[index.slot()] = ChunkState::Verified;
+        self.states[index.slot()] = state;
         self.needed.remove(&index);
         self.verified += 1;
         let range = self.layout.chunk_range(index);
         self.verified_bytes += range.end - range.start;
         while self.prefix < self.layout.chunk_count()
-            && self.states[self.prefix as usize] == ChunkState::Verified
+            && self.states[self.prefix as usize].is_written()
         {
             self.prefix += 1;
         }
@@ -160,16 +179,51 @@ impl ChunkTracker {
         self.states
             .iter()
             .enumerate()
-            .any(|(i, s)| *s != ChunkState::Verified && has_slot(bits, i))
+            .any(|(i, s)| !s.is_written() && has_slot(bits, i))
     }
 
     /// A copy of chunk `index` matched its hash.
     pub fn complete(&mut self, index: ChunkIndex) -> Completion {
-        if self.states[index.slot()] == ChunkState::Verified {
+        if self.states[index.slot()].is_written() {
             return Completion::AlreadyDone;
         }
         self.mark_verified(index);
         Completion::Fresh
+    }
+
+    /// Chunk `index` is written whole by `source`, its hash not checked (one hash pass):
+    /// the whole-file hash decides.
+    pub fn complete_unchecked(&mut self, index: ChunkIndex, source: SourceId) -> Completion {
+        if self.states[index.slot()].is_written() {
+            return Completion::AlreadyDone;
+        }
+        self.mark_written(index, ChunkState::Unchecked(source));
+        Completion::Fresh
+    }
+
+    /// The chunks written unchecked, and by whom.
+    pub fn unchecked(&self) -> Vec<(ChunkIndex, SourceId)> {
+        self.layout
+            .chunks()
+            .filter_map(|i| match self.states[i.slot()] {
+                ChunkState::Unchecked(source) => Some((i, source)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The whole-file hash failed and this unchecked chunk does not match its own hash:
+    /// it is needed again.
+    pub fn reject(&mut self, index: ChunkIndex) {
+        if !matches!(self.states[index.slot()], ChunkState::Unchecked(_)) {
+            return;
+        }
+        self.states[index.slot()] = ChunkState::Needed;
+        self.needed.insert(index);
+        self.verified -= 1;
+        let range = self.layout.chunk_range(index);
+        self.verified_bytes -= range.end - range.start;
+        self.prefix = self.prefix.min(index.get());
     }
 
     /// `source` no longer fetches chunk `index`; it is needed again if nobody else is.
@@ -203,6 +257,10 @@ impl ChunkTracker {
         self.aborted = true;
     }
 
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
     pub fn is_done(&self) -> bool {
         self.verified == self.layout.chunk_count()
     }
@@ -221,11 +279,12 @@ impl ChunkTracker {
         self.layout.prefix_end(self.layout.chunk(self.prefix))
     }
 
-    /// Indexes of verified chunks (for the resume sidecar).
-    pub fn verified_chunks(&self) -> Vec<ChunkIndex> {
+    /// Indexes of written chunks, verified or not (for the resume sidecar: a hint,
+    /// every chunk it names is hashed again on resume).
+    pub fn written_chunks(&self) -> Vec<ChunkIndex> {
         self.layout
             .chunks()
-            .filter(|i| self.states[i.slot()] == ChunkState::Verified)
+            .filter(|i| self.states[i.slot()].is_written())
             .collect()
     }
 }
@@ -333,7 +392,7 @@ mod tests {
         assert!(t.is_done());
         assert_eq!(t.verified_prefix_bytes(), 3 * MIB + 5);
         assert_eq!(
-            t.verified_chunks()
+            t.written_chunks()
                 .into_iter()
                 .map(ChunkIndex::get)
                 .collect::<Vec<_>>(),
@@ -363,6 +422,31 @@ mod tests {
         // Now it has everything.
         t.set_have(1, None);
         assert_eq!(t.next_for(1, start).map(ChunkIndex::get), Some(1));
+    }
+
+    #[test]
+    fn unchecked_chunks_count_until_rejected_then_are_needed_again() {
+        let mut t = tracker(4);
+        for _ in 0..4 {
+            let i = t.next_for(0, late()).unwrap();
+            assert_eq!(t.complete_unchecked(i, 0), Completion::Fresh);
+        }
+        assert!(t.is_done());
+        assert_eq!(t.verified_prefix_bytes(), 4 * MIB);
+        assert_eq!(t.complete(ix(&t, 1)), Completion::AlreadyDone);
+        assert_eq!(t.unchecked().len(), 4);
+        // The whole-file hash failed; chunk 1 was the bad one.
+        t.reject(ix(&t, 1));
+        assert!(!t.is_done());
+        assert_eq!(t.verified_bytes(), 3 * MIB);
+        assert_eq!(t.verified_prefix_bytes(), MIB);
+        assert_eq!(t.next_for(0, late()).map(ChunkIndex::get), Some(1));
+        t.complete(ix(&t, 1));
+        assert_eq!(t.unchecked().len(), 3);
+        assert!(t.is_done());
+        // Rejecting a verified chunk changes nothing.
+        t.reject(ix(&t, 1));
+        assert!(t.is_done());
     }
 
     #[test]
