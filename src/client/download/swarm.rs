@@ -94,7 +94,10 @@ impl Shared {
         use std::hash::BuildHasher;
         !self.single_source
             || index.get() == 0
-            || self.spot_checks.hash_one(index.get()) % SPOT_CHECK_ONE_IN == 0
+            || self
+                .spot_checks
+                .hash_one(index.get())
+                .is_multiple_of(SPOT_CHECK_ONE_IN)
             || self
                 .partial
                 .as_ref()
