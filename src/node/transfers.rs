@@ -85,7 +85,10 @@ impl Live {
                 self.sources.store(*sources, Ordering::Relaxed);
             }
             Progress::Verified { bytes } => self.bytes.store(*bytes, Ordering::Relaxed),
-            Progress::Dropped { .. } => {
+            Progress::Joined { .. } => {
+                self.sources.fetch_add(1, Ordering::Relaxed);
+            }
+            Progress::Dropped { .. } | Progress::Left { .. } => {
                 let _ = self
                     .sources
                     .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {

@@ -49,6 +49,8 @@ impl ProgressView {
                 ));
             }
             Progress::Verified { bytes } => bar.set_position(bytes),
+            // Sources joining and leaving a swarm are routine: the bar does not say.
+            Progress::Joined { .. } | Progress::Left { .. } => {}
             Progress::Dropped { reason, .. } => {
                 // The reason names the peer.
                 let text = crate::error_chain::error_chain(reason.as_ref());

@@ -73,6 +73,43 @@ async fn open_with_info(
     }
 }
 
+/// What asking a peer again during a download found.
+pub enum Asked {
+    /// It has (some of) the file, with the agreed layout and chunk list.
+    Joins(AgreedSource),
+    /// Not now (it does not have the file yet, or could not be reached): ask later.
+    NotYet,
+    /// Its claim disagrees with the download's, or is impossible: never ask again.
+    Never,
+}
+
+/// Asks `peer` for `info` during a download whose layout and chunk list are agreed.
+pub async fn ask_again(
+    peer: &PeerAddr,
+    hash: ContentHash,
+    layout: Layout,
+    chunks: &[ContentHash],
+    io_timeout: Duration,
+) -> Asked {
+    let Ok((conn, info)) = open_with_info(peer, hash, io_timeout).await else {
+        return Asked::NotYet;
+    };
+    let same = Layout::from_claim(info.size, info.chunk_size, info.chunks.len())
+        .is_ok_and(|claimed| claimed == layout)
+        && info.chunks == chunks;
+    if !same {
+        return Asked::Never;
+    }
+    match have_of(&info, layout.chunk_count()) {
+        Ok(have) => Asked::Joins(AgreedSource {
+            peer: peer.clone(),
+            conn,
+            have,
+        }),
+        Err(()) => Asked::Never,
+    }
+}
+
 /// One claim about the file, and the sources that made it.
 type Claim = (Layout, InfoAnswer, Vec<AgreedSource>);
 

@@ -8,6 +8,8 @@
 
 mod discover;
 mod error;
+mod pace;
+mod recruit;
 mod resume;
 mod sequential;
 mod swarm;
@@ -20,6 +22,7 @@ use std::time::{Duration, Instant};
 use std::sync::Arc;
 
 pub use error::{DownloadError, SourceError, SourceFailure};
+pub use swarm::MAX_SOURCES;
 
 use super::landing::{Destination, PartFile};
 use super::PeerAddr;
@@ -49,6 +52,9 @@ pub struct DownloadPlan {
     pub name: Option<String>,
     pub size: Option<u64>,
     pub sources: Vec<Source>,
+    /// Other peers that may get the file while this download runs (a swarm starting
+    /// at once): asked again now and then, they join as sources if they do.
+    pub others: Vec<PeerAddr>,
     pub target: Target,
     /// A source that sends nothing for this long is dropped.
     pub stall_timeout: Duration,
@@ -70,6 +76,14 @@ pub enum Progress {
     Dropped {
         peer: PeerAddr,
         reason: SourceFailure,
+    },
+    /// A peer asked again during the download became a source (a swarm finding itself).
+    Joined {
+        peer: PeerAddr,
+    },
+    /// A partial source had nothing new for a while: let go, to be asked again later.
+    Left {
+        peer: PeerAddr,
     },
 }
 
@@ -170,6 +184,13 @@ pub async fn download(
     if let Some(agreed) = agreed {
         let part = PartFile::open(&destination.dir(), &plan.hash)?;
         let layout = agreed.layout;
+        // Everyone asked who is not a source now may become one.
+        let mut others: Vec<PeerAddr> = Vec::new();
+        for peer in p2p.iter().chain(&plan.others) {
+            if !agreed.sources.iter().any(|s| s.peer == *peer) && !others.contains(peer) {
+                others.push(peer.clone());
+            }
+        }
         let share = plan
             .partials
             .clone()
@@ -182,6 +203,7 @@ pub async fn download(
             layout,
             agreed.chunks,
             agreed.sources,
+            others,
             &part,
             share,
             plan.stall_timeout,

@@ -21,13 +21,17 @@
 use std::collections::VecDeque;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use futures_util::future::join_all;
+use futures_util::future::Either;
+use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use super::discover::{have_of, AgreedSource};
 use super::error::{SourceError, SourceFailure};
+use super::pace::Pace;
+use super::recruit::{Recruiter, Wanted};
 use super::tracker::{ChunkTracker, Completion, SourceId};
 use super::whole::WholeHasher;
 use super::{resume, Progress};
@@ -40,9 +44,6 @@ use crate::index::{PartialShare, Partials};
 use crate::protocol::message::{ErrorCode, InfoAnswer, Request};
 use crate::runtime::{self, JoinHandle};
 
-/// Pieces asked for ahead on one connection: enough bytes in flight to keep a fast
-/// link busy while the previous piece is hashed.
-const WINDOW_PIECES: usize = 8;
 /// The largest `read` the engine asks for. Chunks larger than this (files over ~15 GiB,
 /// or a peer claiming such a size) arrive as several pieces, so that a source never
 /// costs more than about `(CHECKS_IN_FLIGHT + 2) × PIECE` of memory (DESIGN §4).
@@ -53,8 +54,10 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 const CHECKS_IN_FLIGHT: usize = 2;
 /// How long an idle worker waits before looking for work again (endgame, re-queues).
 const IDLE_POLL: Duration = Duration::from_millis(20);
+/// Most sources of one download at once (DESIGN §6): more add connections, not speed.
+pub const MAX_SOURCES: usize = 16;
 /// How often a partial source is asked what it has (its `info` again).
-const REFRESH_HAVE: Duration = Duration::from_secs(2);
+const REFRESH_HAVE: Duration = Duration::from_secs(1);
 /// Under one hash pass, about one chunk in this many is still checked on its own (which
 /// ones is random per download, so a liar cannot aim around them).
 const SPOT_CHECK_ONE_IN: u64 = 16;
@@ -79,7 +82,7 @@ struct Shared {
     stall_timeout: Duration,
     /// One complete source only: chunks need no hash of their own unless the download
     /// is shared (see the module doc).
-    single_source: bool,
+    single_source: AtomicBool,
     /// Picks the chunks spot-checked under one hash pass (its keys are random).
     spot_checks: std::collections::hash_map::RandomState,
 }
@@ -89,19 +92,23 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
+    /// Whether some peer asked for this download's `info`: it is being shared.
+    fn is_asked(&self) -> bool {
+        self.partial
+            .as_ref()
+            .is_some_and(|partial| partial.file().was_asked())
+    }
+
     /// Whether chunk `index`, starting now, has its own hash checked as it lands.
     fn check_chunk(&self, index: ChunkIndex) -> bool {
         use std::hash::BuildHasher;
-        !self.single_source
+        !self.single_source.load(Ordering::Relaxed)
             || index.get() == 0
             || self
                 .spot_checks
                 .hash_one(index.get())
                 .is_multiple_of(SPOT_CHECK_ONE_IN)
-            || self
-                .partial
-                .as_ref()
-                .is_some_and(|partial| partial.file().was_asked())
+            || self.is_asked()
     }
 
     /// Chunk `index` is written whole by `source`, its hash unchecked: it counts as done
@@ -203,6 +210,7 @@ pub async fn run(
     layout: Layout,
     chunks: Vec<ContentHash>,
     sources: Vec<AgreedSource>,
+    others: Vec<PeerAddr>,
     part: &crate::client::landing::PartFile,
     share: Option<ShareAsItArrives>,
     stall_timeout: Duration,
@@ -265,6 +273,10 @@ pub async fn run(
     }
 
     let mut tracker = ChunkTracker::new(layout, &already);
+    if sources.len() > 1 || !others.is_empty() {
+        // Perhaps a swarm: peers that start at once should not fetch alike (tracker.rs).
+        tracker.spread_out();
+    }
     for (id, source) in sources.iter().enumerate() {
         if let Some(have) = &source.have {
             tracker.set_have(id, Some(have.clone()));
@@ -303,32 +315,81 @@ pub async fn run(
         disk_error: Mutex::new(None),
         partial,
         stall_timeout,
-        single_source,
+        single_source: AtomicBool::new(single_source),
         spot_checks: Default::default(),
     });
     let guard = CheckpointOnDrop(shared.clone());
 
-    let peers: Vec<PeerAddr> = sources.iter().map(|s| s.peer.clone()).collect();
-    let ends = join_all(
-        sources
-            .into_iter()
-            .enumerate()
-            .map(|(id, source)| worker(id, source.peer, source.conn, &shared, progress)),
-    )
-    .await;
+    // Every source runs as a worker future of this one download; peers that are not
+    // sources now are asked again meanwhile, and join as workers (recruit.rs).
+    let mut peers: Vec<PeerAddr> = Vec::new();
+    let mut tally = Tally::default();
+    {
+        let launch = |id: SourceId, source: AgreedSource| {
+            let work = worker(id, source.peer, source.conn, &shared, progress);
+            async move { (id, work.await) }
+        };
+        let mut workers = FuturesUnordered::new();
+        for source in sources {
+            peers.push(source.peer.clone());
+            workers.push(launch(peers.len() - 1, source));
+        }
+        let recruiter = Recruiter::new(others);
+        let wanted = Wanted {
+            hash,
+            layout,
+            chunks: &shared.chunks,
+        };
+        let mut recruiting = true;
+        while !workers.is_empty() {
+            if !recruiting {
+                if let Some((id, end)) = workers.next().await {
+                    tally.ended(peers[id].clone(), end);
+                }
+                continue;
+            }
+            let active = workers.len();
+            let recruit = recruiter.next(
+                &wanted,
+                || MAX_SOURCES.saturating_sub(active),
+                || !lock(&shared.tracker).has_work(),
+            );
+            futures_util::pin_mut!(recruit);
+            match futures_util::future::select(workers.next(), recruit).await {
+                Either::Left((Some((id, end)), _)) => {
+                    if let Some(peer) = tally.ended(peers[id].clone(), end) {
+                        recruiter.again(peer);
+                    }
+                }
+                Either::Left((None, _)) => {}
+                Either::Right((Some(source), _)) => {
+                    let id = peers.len();
+                    peers.push(source.peer.clone());
+                    shared.single_source.store(false, Ordering::Relaxed);
+                    lock(&shared.tracker).set_have(id, source.have.clone());
+                    progress(Progress::Joined {
+                        peer: source.peer.clone(),
+                    });
+                    workers.push(launch(id, source));
+                }
+                // The download needs no one else: the workers finish it alone.
+                Either::Right((None, _)) => recruiting = false,
+            }
+        }
+    }
 
     if let Some(e) = lock(&shared.disk_error).take() {
         return Err(SwarmError::Landing(e));
     }
-    let mut reasons = Vec::new();
-    let mut per_source = Vec::new();
-    for (peer, end) in peers.iter().cloned().zip(ends) {
-        if let Some(reason) = end.failure {
-            reasons.push(reason);
-        }
-        per_source.push((peer, end.bytes));
-    }
     let done = lock(&shared.tracker).is_done();
+    let Tally {
+        per_source,
+        mut reasons,
+        idle,
+    } = tally;
+    if !done {
+        reasons.extend(idle);
+    }
     drop(guard);
     let Ok(shared) = Arc::try_unwrap(shared) else {
         // Unreachable: every worker has ended and the guard is gone.
@@ -401,9 +462,42 @@ async fn locate_bad_chunks(
     bad
 }
 
+/// What the sources did, gathered as they end.
+#[derive(Default)]
+struct Tally {
+    /// Bytes each peer delivered (a peer that left and came back counted once).
+    per_source: Vec<(PeerAddr, u64)>,
+    reasons: Vec<SourceFailure>,
+    /// Why partial sources were let go: reasons only if the download fails.
+    idle: Vec<SourceFailure>,
+}
+
+impl Tally {
+    /// Records a source's end; returns its peer when it may be asked again later.
+    fn ended(&mut self, peer: PeerAddr, end: WorkerEnd) -> Option<PeerAddr> {
+        match self.per_source.iter_mut().find(|(p, _)| *p == peer) {
+            Some((_, bytes)) => *bytes += end.bytes,
+            None => self.per_source.push((peer.clone(), end.bytes)),
+        }
+        match end.failure {
+            Some(reason) if end.idle => {
+                self.idle.push(reason);
+                Some(peer)
+            }
+            Some(reason) => {
+                self.reasons.push(reason);
+                None
+            }
+            None => None,
+        }
+    }
+}
+
 struct WorkerEnd {
     bytes: u64,
     failure: Option<SourceFailure>,
+    /// A partial source let go for having nothing new: it may be asked again.
+    idle: bool,
 }
 
 async fn worker(
@@ -414,19 +508,29 @@ async fn worker(
     progress: &(dyn Fn(Progress) + Sync),
 ) -> WorkerEnd {
     let mut bytes = 0u64;
+    let mut idle = false;
     let failure = match fetch_loop(id, &mut conn, shared, progress, &mut bytes).await {
         Ok(()) => None,
         Err(reason) => {
             lock(&shared.tracker).drop_source(id);
+            idle = matches!(reason, SourceError::NothingNew { .. });
             let reason = Arc::new(reason);
-            progress(Progress::Dropped {
-                peer,
-                reason: reason.clone(),
-            });
+            if idle {
+                progress(Progress::Left { peer });
+            } else {
+                progress(Progress::Dropped {
+                    peer,
+                    reason: reason.clone(),
+                });
+            }
             Some(reason)
         }
     };
-    WorkerEnd { bytes, failure }
+    WorkerEnd {
+        bytes,
+        failure,
+        idle,
+    }
 }
 
 async fn fetch_loop(
@@ -661,14 +765,30 @@ async fn receive_loop(
     // this download still lacked.
     let mut refreshed = Instant::now();
     let mut useful_at = Instant::now();
+    // Reads asked ahead: about a second of this source's rate (pace.rs).
+    let mut pace = Pace::default();
     loop {
-        while asked.len() < WINDOW_PIECES {
+        while asked.len() < pace.window(PIECE) {
+            // A partial source's `have` is asked for every few seconds, also while it
+            // is busy: at a chunk boundary, ask for nothing more, so that the reads
+            // drain and the `info` can go (its answer would otherwise come among them).
+            if asking.is_none()
+                && refreshed.elapsed() >= REFRESH_HAVE
+                && lock(&shared.tracker).is_partial(id)
+            {
+                break;
+            }
             let (index, offset, end) = match asking {
                 Some(cursor) => cursor,
                 None => {
-                    let Some(index) = lock(&shared.tracker).next_for(id, Instant::now()) else {
+                    let mut tracker = lock(&shared.tracker);
+                    if shared.is_asked() {
+                        tracker.spread_out();
+                    }
+                    let Some(index) = tracker.next_for(id, Instant::now()) else {
                         break;
                     };
+                    drop(tracker);
                     let range = layout.chunk_range(index);
                     (index, range.start, range.end)
                 }
@@ -690,6 +810,8 @@ async fn receive_loop(
             asking = (offset + len < end).then_some((index, offset + len, end));
         }
         let Some(&piece) = asked.front() else {
+            // Nothing in flight: the time until the next piece is no measure of rate.
+            pace.paused();
             if !checks.pending.is_empty() {
                 checks.settle_one(shared, progress).await?;
                 continue;
@@ -736,11 +858,15 @@ async fn receive_loop(
             }
         };
         match futures_lite::future::or(receiving, finished_elsewhere).await {
-            Ok(Some(())) => backoff.reset(),
+            Ok(Some(())) => {
+                backoff.reset();
+                pace.arrived(piece.len, Instant::now());
+            }
             Ok(None) => return Ok(()),
             Err(e) if is_busy(&e) || is_unavailable(&e) => {
                 // `unavailable`: a partial source lacks that chunk after all; like
                 // `busy`, not a failure: let go, and learn what it has at once.
+                pace.paused();
                 if is_unavailable(&e) {
                     refreshed = Instant::now() - REFRESH_HAVE;
                 }

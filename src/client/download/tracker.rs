@@ -6,6 +6,18 @@
 //! handed to a second source, so that one slow source cannot hold the file hostage;
 //! whichever copy verifies first wins.
 //!
+//! Which needed chunk a source gets: the lowest, while this download is alone (so the
+//! verified prefix, which the whole-file hasher follows, grows steadily). In a swarm
+//! (a partial source is known, or peers ask this one for the file) that would make every
+//! peer fetch the same chunks in the same order and have nothing to give each other, so
+//! a source gets the rarest chunk among the lowest [`SPREAD_WINDOW`] it can give (the
+//! fewest partial sources have it), kept near the front so the prefix still follows,
+//! at random among equals: peers fetching from one seed at once mostly fetch different
+//! chunks, then trade them (BitTorrent's rarest first). Not a walk from a random place:
+//! a peer learns what another fetched only a second or two later, so a walk that
+//! reaches another's ground lands on its frontier and the two fetch alike from then on
+//! (measured: the seed sent 2.4× the file to four peers, against 1.4× with dice).
+//!
 //! One hash pass (issue 16): a chunk from the only source of a download may be written
 //! without its own hash being checked ("unchecked"): it counts as done for everything
 //! but sharing, because the whole-file SHA-256, which sees every byte anyway, decides.
@@ -21,6 +33,9 @@ pub type SourceId = usize;
 
 /// Most sources fetching one chunk at once (the first plus one in the endgame).
 const MAX_HOLDERS: usize = 2;
+
+/// How many of the lowest needed chunks a source chooses among in a swarm.
+pub const SPREAD_WINDOW: usize = 64;
 
 /// How long a chunk must have been in flight before a second source may be asked for it.
 pub const ENDGAME_AFTER: Duration = Duration::from_millis(300);
@@ -70,6 +85,11 @@ pub struct ChunkTracker {
     /// written piece by piece before their hash is known, so two sources writing one
     /// would let a liar's bytes land over an honest copy.
     endgame: bool,
+    /// Rarest first near the front, rather than lowest first (see the module doc).
+    spread: bool,
+    /// Breaks ties in `spread` order (random keys; `picks` makes each draw differ).
+    dice: std::collections::hash_map::RandomState,
+    picks: u64,
 }
 
 impl ChunkTracker {
@@ -87,6 +107,9 @@ impl ChunkTracker {
             aborted: false,
             have: HashMap::new(),
             endgame: layout.chunk_size() <= crate::content::layout::BASE_CHUNK_SIZE,
+            spread: false,
+            dice: Default::default(),
+            picks: 0,
         };
         for &index in already {
             tracker.mark_verified(index);
@@ -122,16 +145,23 @@ impl ChunkTracker {
         if self.aborted || self.dropped.contains(&source) {
             return None;
         }
-        let first = match self.have.get(&source) {
-            None => self.needed.first().copied(),
-            Some(bits) => self.needed.iter().copied().find(|i| has(bits, *i)),
+        let first = if self.spread || !self.have.is_empty() {
+            self.rarest_near_front(source)
+        } else {
+            match self.have.get(&source) {
+                None => self.needed.first().copied(),
+                Some(bits) => self.needed.iter().copied().find(|i| has(bits, *i)),
+            }
         };
         if let Some(index) = first {
             self.needed.remove(&index);
             self.states[index.slot()] = ChunkState::InFlight(vec![source], now);
             return Some(index);
         }
-        if !self.endgame {
+        // The endgame is the end of the whole download (nothing needed by anyone), not a
+        // partial source having nothing needed to give: in a swarm that would copy
+        // every chunk in flight elsewhere, wasting the uplinks that are the bottleneck.
+        if !self.endgame || !self.needed.is_empty() {
             return None;
         }
         let bits = self.have.get(&source);
@@ -154,6 +184,36 @@ impl ChunkTracker {
             .map(|(i, _, h)| (i, h))?;
         holders.push(source);
         self.layout.chunk(index as u64)
+    }
+
+    /// This download is part of a swarm (peers ask for it): hand out chunks rarest first
+    /// near the front from now on.
+    pub fn spread_out(&mut self) {
+        self.spread = true;
+    }
+
+    /// Among the lowest [`SPREAD_WINDOW`] needed chunks `source` can give, one that the
+    /// fewest partial sources have, at random among equals.
+    fn rarest_near_front(&mut self, source: SourceId) -> Option<ChunkIndex> {
+        use std::hash::BuildHasher;
+        let bits = self.have.get(&source);
+        let others: Vec<&Vec<u8>> = self
+            .have
+            .iter()
+            .filter(|(id, _)| !self.dropped.contains(id))
+            .map(|(_, b)| b)
+            .collect();
+        self.picks += 1;
+        let draw = self.picks;
+        self.needed
+            .iter()
+            .copied()
+            .filter(|&i| bits.is_none_or(|b| has(b, i)))
+            .take(SPREAD_WINDOW)
+            .min_by_key(|&i| {
+                let holders = others.iter().filter(|b| has(b, i)).count();
+                (holders, self.dice.hash_one((draw, i.get())))
+            })
     }
 
     /// What a partial source has now (`None`: all of it, it is complete now). `bits` has
@@ -327,7 +387,8 @@ mod tests {
         // Just handed out: not worth a second copy yet.
         assert_eq!(t.next_for(1, start).map(ChunkIndex::get), None);
         // Nothing needed: source 1 may take a chunk source 0 holds, but not its own.
-        assert_eq!(t.next_for(1, late()).map(ChunkIndex::get), Some(0));
+        let later = late() + ENDGAME_AFTER;
+        assert_eq!(t.next_for(1, later).map(ChunkIndex::get), Some(0));
         assert_eq!(t.next_for(1, late()).map(ChunkIndex::get), Some(2));
         assert_eq!(t.next_for(1, late()).map(ChunkIndex::get), None);
         assert_eq!(t.complete(ix(&t, 0)), Completion::Fresh);
@@ -373,7 +434,8 @@ mod tests {
         // A chunk held by another source too stays in flight with that one.
         let mut t = tracker(1);
         assert_eq!(t.next_for(0, start).map(ChunkIndex::get), Some(0));
-        assert_eq!(t.next_for(1, late()).map(ChunkIndex::get), Some(0));
+        let later = late() + ENDGAME_AFTER;
+        assert_eq!(t.next_for(1, later).map(ChunkIndex::get), Some(0));
         t.release(ix(&t, 0), 1);
         // Not needed again (that would be handed out at once), still source 0's.
         assert_eq!(t.next_for(2, start).map(ChunkIndex::get), None);
@@ -410,18 +472,23 @@ mod tests {
         let start = Instant::now();
         // Source 1 has chunks 2 and 9.
         t.set_have(1, Some(vec![0b0000_0100, 0b0000_0010]));
-        assert_eq!(t.next_for(1, start).map(ChunkIndex::get), Some(2));
-        assert_eq!(t.next_for(1, start).map(ChunkIndex::get), Some(9));
+        let mut got: Vec<u64> = (0..2)
+            .filter_map(|_| t.next_for(1, start).map(ChunkIndex::get))
+            .collect();
+        got.sort();
+        assert_eq!(got, vec![2, 9]);
         assert_eq!(t.next_for(1, start).map(ChunkIndex::get), None);
         assert!(t.could_help(1), "its chunks are in flight, not verified");
         t.complete(ix(&t, 2));
         t.complete(ix(&t, 9));
         assert!(!t.could_help(1));
-        // A complete source takes the rest, lowest first.
-        assert_eq!(t.next_for(0, start).map(ChunkIndex::get), Some(0));
-        // Now it has everything.
+        // A complete source takes the rest: with a partial source about, at random
+        // among the rarest near the front (here all are equally rare).
+        let first = t.next_for(0, start).unwrap().get();
+        assert!(![2, 9].contains(&first));
+        // Now it has everything, and takes what is left.
         t.set_have(1, None);
-        assert_eq!(t.next_for(1, start).map(ChunkIndex::get), Some(1));
+        assert!(t.next_for(1, start).is_some());
     }
 
     #[test]
@@ -447,6 +514,57 @@ mod tests {
         // Rejecting a verified chunk changes nothing.
         t.reject(ix(&t, 1));
         assert!(t.is_done());
+    }
+
+    #[test]
+    fn in_a_swarm_the_rarest_chunks_go_first_and_peers_pick_apart() {
+        let mut t = tracker(8);
+        // Partial sources 1 and 2 both have chunks 0-3; 1 also has 4.
+        t.set_have(1, Some(vec![0b0001_1111]));
+        t.set_have(2, Some(vec![0b0000_1111]));
+        // A complete source takes what no partial source has (5, 6, 7) first.
+        let mut first: Vec<u64> = (0..3)
+            .map(|_| t.next_for(0, late()).unwrap().get())
+            .collect();
+        first.sort();
+        assert_eq!(first, vec![5, 6, 7]);
+        // Then chunk 4 (one holder) before 0-3 (two holders).
+        assert_eq!(t.next_for(0, late()).map(ChunkIndex::get), Some(4));
+        // Source 2 gets only what it has, and no endgame copy while chunks are needed.
+        let two: Vec<u64> = (0..4)
+            .map(|_| t.next_for(2, late()).unwrap().get())
+            .collect();
+        assert!(two.iter().all(|i| *i < 4), "{two:?}");
+        assert_eq!(t.next_for(2, late()), None, "nothing needed is left for it");
+        // Without partial sources (and not spread out), lowest first.
+        let mut alone = tracker(8);
+        assert_eq!(alone.next_for(0, late()).map(ChunkIndex::get), Some(0));
+        alone.spread_out();
+        let picks: std::collections::BTreeSet<u64> = (0..7)
+            .map(|_| alone.next_for(0, late()).unwrap().get())
+            .collect();
+        assert_eq!(picks.len(), 7, "every chunk once");
+    }
+
+    #[test]
+    fn a_partial_source_takes_no_endgame_copy_while_chunks_are_needed() {
+        let mut t = tracker(3);
+        // The complete source holds chunk 0; then partial source 1 turns up with only it.
+        assert_eq!(t.next_for(0, late()).map(ChunkIndex::get), Some(0));
+        t.set_have(1, Some(vec![0b0000_0001]));
+        assert_eq!(
+            t.next_for(1, late()),
+            None,
+            "chunks 1 and 2 are still needed"
+        );
+        let mut rest: Vec<u64> = (0..2)
+            .map(|_| t.next_for(0, late()).unwrap().get())
+            .collect();
+        rest.sort();
+        assert_eq!(rest, vec![1, 2]);
+        // Nothing is needed any more: the endgame may copy chunk 0 to source 1.
+        let later = late() + ENDGAME_AFTER;
+        assert_eq!(t.next_for(1, later).map(ChunkIndex::get), Some(0));
     }
 
     #[test]

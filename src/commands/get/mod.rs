@@ -26,7 +26,6 @@ mod folder;
 pub struct Get;
 
 /// The most sources one download takes.
-const MAX_SOURCES: usize = 16;
 
 #[derive(Args)]
 struct GetArgs {
@@ -280,11 +279,19 @@ impl GetJob {
         }
         // At most 16 sources for one download (DESIGN §6): more add connections, not
         // speed. P2P/1 sources come first.
-        let sources: Vec<Source> = sources.into_iter().take(MAX_SOURCES).collect();
+        let sources: Vec<Source> = sources
+            .into_iter()
+            .take(crate::client::download::MAX_SOURCES)
+            .collect();
         let plan = DownloadPlan {
             hash: chosen.hash,
             name: self.save_as.clone().or(chosen.name.clone()),
             size: chosen.size,
+            // With --from, only those; else everyone asked, for a swarm to find itself.
+            others: match &self.allowed {
+                Some(allowed) => allowed.clone(),
+                None => self.asked.clone(),
+            },
             sources,
             target: self.target.clone(),
             stall_timeout: self.stall_timeout,
