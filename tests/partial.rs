@@ -90,6 +90,83 @@ fn chunk_sha(file: &Path, chunk: u64, size: u64) -> String {
         .collect()
 }
 
+/// A `p2p --serve` script: it serves while it runs the commands written to it.
+struct ServingScript {
+    child: std::process::Child,
+    addr: String,
+    stdin: Option<std::process::ChildStdin>,
+    lines: mpsc::Receiver<String>,
+}
+
+impl ServingScript {
+    /// Starts `p2p --config CONF --serve [args]` listening on `ip`.
+    fn start(conf: &Path, ip: &str, args: &[&str]) -> ServingScript {
+        let text = std::fs::read_to_string(conf).unwrap();
+        std::fs::write(conf, text.replace("127.0.0.1:0", &format!("{ip}:0"))).unwrap();
+        let mut child = Command::new(bin())
+            .arg("--config")
+            .arg(conf)
+            .args(args)
+            .arg("--serve")
+            .current_dir(conf.parent().unwrap())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (tx, rx) = mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let addr = loop {
+            let line = rx.recv_timeout(Duration::from_secs(30)).expect("it serves");
+            if let Some(rest) = line.strip_prefix("serving on ") {
+                break rest.split_whitespace().next().unwrap().to_string();
+            }
+        };
+        let (out_tx, out_rx) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = out_tx.send(line);
+            }
+        });
+        ServingScript {
+            stdin: child.stdin.take(),
+            child,
+            addr,
+            lines: out_rx,
+        }
+    }
+
+    fn say(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().unwrap();
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// The next line it prints, within `limit`.
+    fn next_line(&self, limit: Duration) -> String {
+        self.lines.recv_timeout(limit).expect("a line of output")
+    }
+
+    /// Ends the script (its stdin closed) and waits for it.
+    fn finish(mut self) {
+        drop(self.stdin.take());
+        assert!(self.child.wait().unwrap().success());
+    }
+}
+
+impl Drop for ServingScript {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 #[test]
 fn a_peer_shares_what_it_has_while_it_downloads() {
     let dir = tempfile::tempdir().unwrap();
@@ -109,41 +186,9 @@ fn a_peer_shares_what_it_has_while_it_downloads() {
 
     // B: a script that downloads from A, serving meanwhile (`--serve`).
     let b_conf = tagged_client(root, "b", &[&a.addr], None, "");
-    let text = std::fs::read_to_string(&b_conf).unwrap();
-    std::fs::write(&b_conf, text.replace("127.0.0.1:0", "127.0.0.91:0")).unwrap();
-    let mut b = Command::new(bin())
-        .arg("--config")
-        .arg(&b_conf)
-        .arg("--serve")
-        .current_dir(root)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (tx, rx) = mpsc::channel();
-    let stderr = b.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let b_addr = loop {
-        let line = rx.recv_timeout(Duration::from_secs(30)).expect("B serves");
-        if let Some(rest) = line.strip_prefix("serving on ") {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
-    let (out_tx, out_rx) = mpsc::channel();
-    let stdout = b.stdout.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = out_tx.send(line);
-        }
-    });
-    let mut stdin = b.stdin.take().unwrap();
-    writeln!(stdin, "get {hash}").unwrap();
-    stdin.flush().unwrap();
+    let mut b = ServingScript::start(&b_conf, "127.0.0.91", &[]);
+    let b_addr = b.addr.clone();
+    b.say(&format!("get {hash}"));
 
     // Partial: some chunks, not all.
     let started = Instant::now();
@@ -220,16 +265,13 @@ fn a_peer_shares_what_it_has_while_it_downloads() {
     assert_eq!(sha256_file(&root.join("c-downloads/big.bin")), hash);
 
     // B finishes; from then on it is a complete source.
-    let saved = out_rx
-        .recv_timeout(Duration::from_secs(120))
-        .expect("B's get ends");
+    let saved = b.next_line(Duration::from_secs(120));
     let b_took = started.elapsed();
     assert!(saved.starts_with("saved "), "{saved}");
     let (info, _) = wire(&b_addr, &hash, None);
     assert_eq!(info["complete"], true, "{info}");
     assert!(info.get("have").is_none(), "{info}");
-    drop(stdin);
-    assert!(b.wait().unwrap().success());
+    b.finish();
     eprintln!(
         "C started {:?} into B's download, B took {b_took:?}",
         c_started.duration_since(started)
@@ -239,4 +281,65 @@ fn a_peer_shares_what_it_has_while_it_downloads() {
         "C did not start while B was partial"
     );
     assert_eq!(sha256_file(&root.join("b-downloads/big.bin")), hash);
+}
+
+/// Issue 15's swarm: two peers told to get one file at the same moment from a slow seed
+/// have nothing for each other when they start (`not_found`), ask each other again while
+/// they download, and then trade chunks: each gets part of the file from the other, not
+/// all of it from the seed.
+#[test]
+fn peers_starting_one_file_at_once_find_each_other_and_trade() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let share = root.join("seed-share");
+    let original = share.join("shared.bin");
+    random_file(&original, 24 * MIB, 10);
+    let hash = sha256_file(&original);
+    // The seed sends 4 MiB/s in all: alone, one peer would take 6 s; two, 12 s.
+    let seed = Peer::start(
+        root,
+        "seed",
+        "127.0.0.92",
+        &[share],
+        "[server]\nmax_upload_rate = \"4MiB\"\n",
+    );
+    let no_pex = "[discovery]\npex = false\n";
+    let mut peers: Vec<ServingScript> = [("p", "127.0.0.93"), ("q", "127.0.0.94")]
+        .iter()
+        .map(|(tag, ip)| {
+            let conf = tagged_client(root, tag, &[&seed.addr], None, no_pex);
+            ServingScript::start(&conf, ip, &["--json"])
+        })
+        .collect();
+    let addrs: Vec<String> = peers.iter().map(|p| p.addr.clone()).collect();
+    peers[0].say(&format!("peers add {}", addrs[1]));
+    peers[1].say(&format!("peers add {}", addrs[0]));
+    for peer in &peers {
+        let added = peer.next_line(Duration::from_secs(10));
+        assert!(added.contains('{'), "{added}");
+    }
+    for peer in &mut peers {
+        peer.say(&format!("get {hash}"));
+    }
+    let mut from_each_other = Vec::new();
+    for (i, peer) in peers.iter().enumerate() {
+        let line = peer.next_line(Duration::from_secs(120));
+        let got: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(got["sha256"], hash, "{got}");
+        let other = &addrs[1 - i];
+        from_each_other.push(got["served"][other].as_u64().unwrap_or(0));
+        assert_eq!(
+            sha256_file(Path::new(got["path"].as_str().unwrap())),
+            hash,
+            "{got}"
+        );
+    }
+    eprintln!("bytes each got from the other: {from_each_other:?}");
+    assert!(
+        from_each_other.iter().sum::<u64>() >= 2 * MIB,
+        "the two peers traded (almost) nothing: {from_each_other:?}"
+    );
+    for peer in peers {
+        peer.finish();
+    }
 }
