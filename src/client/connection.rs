@@ -255,6 +255,7 @@ pub async fn connect(peer: &PeerAddr, io_timeout: Duration) -> Result<Link, Clie
             return Ok(Link::Legacy);
         }
     }
+    let stream = futures_lite::io::BufReader::with_capacity(TLS_READ_BUFFER, stream);
     let handshake = connector.connect(TLS_NAME.clone(), stream);
     let tls = match runtime::timeout(CONNECT_TIMEOUT, handshake).await {
         Ok(Ok(tls)) => tls,
@@ -313,8 +314,13 @@ static TLS_NAME: std::sync::LazyLock<ServerName<'static>> =
 /// A connection's byte stream: the socket (P2P/1), or TLS over it (P2P/2).
 enum Stream {
     Plain(TcpStream),
-    Tls(Box<futures_rustls::client::TlsStream<TcpStream>>),
+    Tls(Box<futures_rustls::client::TlsStream<futures_lite::io::BufReader<TcpStream>>>),
 }
+
+/// Bytes read from the socket at once under TLS. rustls asks for about one record
+/// (16 KiB) per read: without this buffer a GiB took 65,000 `recvfrom` calls, against
+/// 2,000 for P2P/1 (strace, issue 13's bench). Writes pass straight through.
+const TLS_READ_BUFFER: usize = 256 * 1024;
 
 impl futures_lite::AsyncRead for Stream {
     fn poll_read(
