@@ -268,7 +268,7 @@ row("4", f"… p99 (min peers answering: {fmt_count(min(peers_ok) if peers_ok el
 # ---- case 5
 c5 = median("case5_mbps")
 fails = nums("case5_failures") + nums("case5_verified_failures")
-row("5", f"{text('env_clients')} clients at once × {text('env_read_mib')} MiB `read`s from 1 peer, aggregate (slowest client {fmt_ms(median('case5_client_ms_max'))})", fmt_mbps(c5))
+row("5", f"{text('env_clients')} clients at once × {text('env_read_mib')} MiB `read`s from 1 peer (`upload_slots` = {text('env_clients')}), aggregate (slowest client {fmt_ms(median('case5_client_ms_max'))})", fmt_mbps(c5))
 row("5", "… failed clients (all runs, + 1 run checking every byte)", fmt_count(sum(fails) if fails else None), "0",
     None if not fails else sum(fails) == 0)
 rss5 = peak("case5_server_rss_kib")

@@ -203,11 +203,11 @@ fn every_source_gone_keeps_the_part_and_a_later_get_completes() {
 }
 
 /// One hash pass (issue 16): the only source sends one bad chunk, which a spot check
-/// may well miss. The whole-file hash catches it, the unchecked chunks are hashed to
-/// find it, the liar is named with that chunk, the rest is kept, and a later get from an
-/// honest peer fetches only the bad chunk. Nothing unverified ever gets the final name.
+/// will most often miss. The whole-file hash catches it, the unchecked chunks are hashed
+/// to find it, the liar is named with that chunk, the rest is kept, and a later get from
+/// an honest peer fetches only what is missing. Nothing unverified gets the final name.
 #[test]
-fn a_single_liar_is_caught_by_the_whole_file_hash_and_only_its_bad_chunk_is_fetched_again() {
+fn a_single_liar_is_caught_by_the_whole_file_hash_and_a_later_get_fetches_only_what_is_missing() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let original = root.join("origin/one.bin");
@@ -253,8 +253,15 @@ fn a_single_liar_is_caught_by_the_whole_file_hash_and_only_its_bad_chunk_is_fetc
     let (code, line, err) = get_json(root, &conf, &want);
     assert_eq!(code, 0, "{err}");
     assert_eq!(sha256_file(Path::new(line["path"].as_str().unwrap())), want);
-    assert_eq!(line["resumed"].as_u64().unwrap(), 23 * MIB, "{line}");
-    assert_eq!(line["fetched"].as_u64().unwrap(), MIB, "{line}");
+    // Usually (15 in 16) chunk 13 went unchecked, the whole file arrived and only chunk
+    // 13 was bad: 23 MiB kept. Else a spot check caught it on arrival and the liar was
+    // dropped there: the 13 chunks before it (and any after it already in) are kept.
+    let (resumed, fetched) = (
+        line["resumed"].as_u64().unwrap(),
+        line["fetched"].as_u64().unwrap(),
+    );
+    assert!(resumed >= 13 * MIB, "{line}");
+    assert_eq!(resumed + fetched, 24 * MIB, "{line}");
 }
 
 #[test]

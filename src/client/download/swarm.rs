@@ -9,26 +9,27 @@
 //! all taken) is not failing: it lets go of its chunks, waits a growing pause and asks
 //! again, for as long as it takes, while the others go on. See `STATE.md`.
 //!
-//! One hash pass (issue 16): with a single complete source whose download nobody has
-//! asked about, most chunks are written without their own hash being checked; the
-//! whole-file SHA-256 (which must see every byte anyway) decides. The first chunk and a
-//! random one in [`SPOT_CHECK_ONE_IN`] are still checked, so a source sending garbage is
-//! caught at once, not after the whole file. If the whole-file hash fails, the unchecked
-//! chunks are hashed after all, and the bad ones are needed again and their source
-//! named. With several sources, or once a peer asks for this file's `info` (it will be
+//! One hash pass (issue 16): while nobody has asked for this download's `info`, most
+//! chunks are written without their own hash being checked; the whole-file SHA-256
+//! (which must see every byte anyway) decides. The first chunk and a random one in
+//! [`SPOT_CHECK_ONE_IN`] are still checked, so a source sending garbage is caught and
+//! dropped at once, not after the whole file; so is every chunk in the endgame (two
+//! sources may write one chunk then). If the whole-file hash fails, the unchecked chunks
+//! are hashed after all (every chunk, if those all match): the bad ones are needed
+//! again, their sources dropped, and the other peers fetch them in a new round (at most
+//! [`REFETCH_ROUNDS`]). Once a peer asks for this file's `info` (it is about to be
 //! shared), every chunk is checked as it lands, so nothing unchecked is ever served.
 
 use std::collections::VecDeque;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use futures_util::future::Either;
+use futures_util::future::{join_all, Either};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
-use super::discover::{have_of, AgreedSource};
+use super::discover::{ask_again, have_of, AgreedSource, Asked};
 use super::error::{SourceError, SourceFailure};
 use super::pace::Pace;
 use super::recruit::{Recruiter, Wanted};
@@ -61,6 +62,9 @@ const REFRESH_HAVE: Duration = Duration::from_secs(1);
 /// Under one hash pass, about one chunk in this many is still checked on its own (which
 /// ones is random per download, so a liar cannot aim around them).
 const SPOT_CHECK_ONE_IN: u64 = 16;
+/// How many times the chunks a failed whole-file hash found bad are fetched again from
+/// the other peers before the download gives up.
+const REFETCH_ROUNDS: u32 = 2;
 /// How often a source pausing after `busy` looks whether the download ended meanwhile.
 const BUSY_POLL: Duration = Duration::from_millis(100);
 
@@ -73,16 +77,15 @@ struct Shared {
     part_path: PathBuf,
     sidecar: PathBuf,
     tracker: Mutex<ChunkTracker>,
-    whole: WholeHasher,
+    whole: Mutex<WholeHasher>,
+    /// Held while writing to `part` (see [`Shared::write_at`]).
+    writing: Mutex<()>,
     last_checkpoint: Mutex<Instant>,
     disk_error: Mutex<Option<LandingError>>,
     /// This download shared as it arrives (DESIGN §9): each verified chunk is marked.
     partial: Option<PartialShare>,
     /// How long a partial source may have nothing new before it is dropped.
     stall_timeout: Duration,
-    /// One complete source only: chunks need no hash of their own unless the download
-    /// is shared (see the module doc).
-    single_source: AtomicBool,
     /// Picks the chunks spot-checked under one hash pass (its keys are random).
     spot_checks: std::collections::hash_map::RandomState,
 }
@@ -92,6 +95,15 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Shared {
+    /// Writes `data` at `offset` of the `.part`, one write at a time: the kernel takes
+    /// the file's lock for each buffered write anyway, and several sources' checks
+    /// writing at once spun on it (`rwsem_spin_on_owner`, 5 % of the client's time
+    /// with three sources); waiting here sleeps instead.
+    fn write_at(&self, data: &[u8], offset: u64) -> std::io::Result<()> {
+        let _one_at_a_time = lock(&self.writing);
+        self.part.write_all_at(data, offset)
+    }
+
     /// Whether some peer asked for this download's `info`: it is being shared.
     fn is_asked(&self) -> bool {
         self.partial
@@ -102,13 +114,13 @@ impl Shared {
     /// Whether chunk `index`, starting now, has its own hash checked as it lands.
     fn check_chunk(&self, index: ChunkIndex) -> bool {
         use std::hash::BuildHasher;
-        !self.single_source.load(Ordering::Relaxed)
-            || index.get() == 0
+        index.get() == 0
             || self
                 .spot_checks
                 .hash_one(index.get())
                 .is_multiple_of(SPOT_CHECK_ONE_IN)
             || self.is_asked()
+            || lock(&self.tracker).nothing_needed()
     }
 
     /// Chunk `index` is written whole by `source`, its hash unchecked: it counts as done
@@ -122,7 +134,7 @@ impl Shared {
             )
         };
         if completion == Completion::Fresh {
-            self.whole.advance(prefix);
+            lock(&self.whole).advance(prefix);
             self.checkpoint(false);
         }
     }
@@ -139,7 +151,7 @@ impl Shared {
             if let Some(partial) = &self.partial {
                 partial.file().mark(index);
             }
-            self.whole.advance(prefix);
+            lock(&self.whole).advance(prefix);
             self.checkpoint(false);
         }
     }
@@ -277,11 +289,6 @@ pub async fn run(
         // Perhaps a swarm: peers that start at once should not fetch alike (tracker.rs).
         tracker.spread_out();
     }
-    for (id, source) in sources.iter().enumerate() {
-        if let Some(have) = &source.have {
-            tracker.set_have(id, Some(have.clone()));
-        }
-    }
     // From here the verified chunks are served to other peers.
     let partial = share.map(|share| {
         share.partials.register(
@@ -294,7 +301,6 @@ pub async fn run(
         )
     });
     let resumed = tracker.verified_bytes();
-    let single_source = sources.len() == 1 && sources[0].have.is_none();
     let whole = WholeHasher::start(part_file.try_clone().map_err(disk)?);
     whole.advance(tracker.verified_prefix_bytes());
     progress(Progress::Started {
@@ -310,78 +316,99 @@ pub async fn run(
         part_path: part.path.clone(),
         sidecar,
         tracker: Mutex::new(tracker),
-        whole,
+        whole: Mutex::new(whole),
+        writing: Mutex::new(()),
         last_checkpoint: Mutex::new(Instant::now()),
         disk_error: Mutex::new(None),
         partial,
         stall_timeout,
-        single_source: AtomicBool::new(single_source),
         spot_checks: Default::default(),
     });
     let guard = CheckpointOnDrop(shared.clone());
 
-    // Every source runs as a worker future of this one download; peers that are not
-    // sources now are asked again meanwhile, and join as workers (recruit.rs).
+    // Rounds: the sources fetch every chunk; the whole-file hash decides. If it fails
+    // because of chunks written unchecked (one hash pass), the bad ones are needed
+    // again, whoever sent them is dropped, and the other peers fetch them afresh.
     let mut peers: Vec<PeerAddr> = Vec::new();
     let mut tally = Tally::default();
-    {
-        let launch = |id: SourceId, source: AgreedSource| {
-            let work = worker(id, source.peer, source.conn, &shared, progress);
-            async move { (id, work.await) }
-        };
-        let mut workers = FuturesUnordered::new();
-        for source in sources {
-            peers.push(source.peer.clone());
-            workers.push(launch(peers.len() - 1, source));
+    let mut liars: Vec<PeerAddr> = Vec::new();
+    let mut sources = sources;
+    let mut round = 0;
+    let whole = loop {
+        run_workers(
+            &shared,
+            sources,
+            others.clone(),
+            &mut peers,
+            &mut tally,
+            progress,
+        )
+        .await;
+        if let Some(e) = lock(&shared.disk_error).take() {
+            return Err(SwarmError::Landing(e));
         }
-        let recruiter = Recruiter::new(others);
-        let wanted = Wanted {
-            hash,
-            layout,
-            chunks: &shared.chunks,
+        if !lock(&shared.tracker).is_done() {
+            break None;
+        }
+        let got = lock(&shared.whole).finish(layout.size()).map_err(disk)?;
+        let Some(got) = got.filter(|got| *got != hash) else {
+            break got;
         };
-        let mut recruiting = true;
-        while !workers.is_empty() {
-            if !recruiting {
-                if let Some((id, end)) = workers.next().await {
-                    tally.ended(peers[id].clone(), end);
-                }
+        let bad = locate_bad_chunks(&shared).await;
+        if bad.is_empty() {
+            // Every chunk matches its hash: the agreed chunk list itself lied.
+            break Some(got);
+        }
+        for (index, source) in bad {
+            let Some(peer) = source.map(|id| peers[id].clone()) else {
                 continue;
-            }
-            let active = workers.len();
-            let recruit = recruiter.next(
-                &wanted,
-                || MAX_SOURCES.saturating_sub(active),
-                || !lock(&shared.tracker).has_work(),
-            );
-            futures_util::pin_mut!(recruit);
-            match futures_util::future::select(workers.next(), recruit).await {
-                Either::Left((Some((id, end)), _)) => {
-                    if let Some(peer) = tally.ended(peers[id].clone(), end) {
-                        recruiter.again(peer);
-                    }
-                }
-                Either::Left((None, _)) => {}
-                Either::Right((Some(source), _)) => {
-                    let id = peers.len();
-                    peers.push(source.peer.clone());
-                    shared.single_source.store(false, Ordering::Relaxed);
-                    lock(&shared.tracker).set_have(id, source.have.clone());
-                    progress(Progress::Joined {
-                        peer: source.peer.clone(),
-                    });
-                    workers.push(launch(id, source));
-                }
-                // The download needs no one else: the workers finish it alone.
-                Either::Right((None, _)) => recruiting = false,
+            };
+            if !liars.contains(&peer) {
+                let reason = Arc::new(SourceError::BadChunk {
+                    peer: peer.clone(),
+                    index,
+                });
+                progress(Progress::Dropped {
+                    peer: peer.clone(),
+                    reason: reason.clone(),
+                });
+                tally.reasons.push(reason);
+                liars.push(peer);
             }
         }
-    }
+        round += 1;
+        let mut candidates: Vec<PeerAddr> = Vec::new();
+        for peer in peers.iter().chain(&others) {
+            if !liars.contains(peer) && !candidates.contains(peer) {
+                candidates.push(peer.clone());
+            }
+        }
+        sources =
+            if round > REFETCH_ROUNDS {
+                Vec::new()
+            } else {
+                join_all(candidates.iter().map(|peer| {
+                    ask_again(peer, hash, layout, &shared.chunks, shared.stall_timeout)
+                }))
+                .await
+                .into_iter()
+                .filter_map(|asked| match asked {
+                    Asked::Joins(source) => Some(source),
+                    _ => None,
+                })
+                .collect()
+            };
+        if sources.is_empty() {
+            break None;
+        }
+        // The whole-file hash starts over (its state went into the failed digest).
+        let restarted = WholeHasher::start(shared.part.try_clone().map_err(disk)?);
+        restarted.advance(lock(&shared.tracker).verified_prefix_bytes());
+        *lock(&shared.whole) = restarted;
+    };
 
-    if let Some(e) = lock(&shared.disk_error).take() {
-        return Err(SwarmError::Landing(e));
-    }
     let done = lock(&shared.tracker).is_done();
+    let verified = lock(&shared.tracker).verified_bytes();
     let Tally {
         per_source,
         mut reasons,
@@ -395,67 +422,113 @@ pub async fn run(
         // Unreachable: every worker has ended and the guard is gone.
         return Err(disk(std::io::Error::other("download state still in use")));
     };
-    let partial = shared.partial;
-    let mut tracker = shared
-        .tracker
-        .into_inner()
-        .unwrap_or_else(|p| p.into_inner());
-    let mut whole = if done {
-        shared.whole.finish(layout.size()).map_err(disk)?
-    } else {
-        None
-    };
-    if whole.is_some_and(|got| got != hash) {
-        // The whole-file hash failed: if chunks went unchecked, find the bad ones, which
-        // are needed again (the rest is kept for a resume), and name who sent them.
-        let rejected = locate_bad_chunks(&mut tracker, &shared.part, &shared.chunks).await;
-        if !rejected.is_empty() {
-            whole = None;
-            for (index, source) in rejected {
-                let peer = peers[source].clone();
-                if !reasons
-                    .iter()
-                    .any(|r| matches!(&**r, SourceError::BadChunk { peer: p, .. } if *p == peer))
-                {
-                    reasons.push(Arc::new(SourceError::BadChunk { peer, index }));
-                }
-            }
-            let _ = resume::save(&shared.sidecar, &hash, layout, &tracker.written_chunks());
-        }
-    }
-    let verified = tracker.verified_bytes();
     Ok(SwarmOutcome {
         per_source,
         reasons,
         resumed,
         whole,
         verified,
-        partial,
+        partial: shared.partial,
     })
 }
 
-/// Hashes every chunk written unchecked against the chunk list; the ones that do not
-/// match are put back to needed and returned with the source that sent them.
-async fn locate_bad_chunks(
-    tracker: &mut ChunkTracker,
-    part: &Arc<std::fs::File>,
-    chunks: &Arc<Vec<ContentHash>>,
-) -> Vec<(ChunkIndex, SourceId)> {
-    let unchecked = tracker.unchecked();
-    if unchecked.is_empty() {
-        return Vec::new();
+/// One round of fetching: every source runs as a worker future of this one download;
+/// peers that are not sources now are asked again meanwhile, and join as workers
+/// (recruit.rs). Each source gets the next `SourceId` (its index in `peers`).
+async fn run_workers(
+    shared: &Arc<Shared>,
+    sources: Vec<AgreedSource>,
+    others: Vec<PeerAddr>,
+    peers: &mut Vec<PeerAddr>,
+    tally: &mut Tally,
+    progress: &(dyn Fn(Progress) + Sync),
+) {
+    let launch = |id: SourceId, source: AgreedSource| {
+        lock(&shared.tracker).set_have(id, source.have.clone());
+        let work = worker(id, source.peer, source.conn, shared, progress);
+        async move { (id, work.await) }
+    };
+    let mut workers = FuturesUnordered::new();
+    for source in sources {
+        peers.push(source.peer.clone());
+        workers.push(launch(peers.len() - 1, source));
     }
-    let layout = tracker.layout();
-    let candidates: Vec<ChunkIndex> = unchecked.iter().map(|&(i, _)| i).collect();
-    let (part, list) = (part.clone(), chunks.clone());
-    let good =
-        runtime::spawn_blocking(move || resume::verify_chunks(&part, layout, &list, candidates))
-            .await;
-    let good: std::collections::HashSet<ChunkIndex> = good.into_iter().collect();
-    let bad: Vec<(ChunkIndex, SourceId)> = unchecked
-        .into_iter()
-        .filter(|(i, _)| !good.contains(i))
-        .collect();
+    let recruiter = Recruiter::new(others);
+    let wanted = Wanted {
+        hash: shared.hash,
+        layout: shared.layout,
+        chunks: &shared.chunks,
+    };
+    let mut recruiting = true;
+    while !workers.is_empty() {
+        if !recruiting {
+            if let Some((id, end)) = workers.next().await {
+                tally.ended(peers[id].clone(), end);
+            }
+            continue;
+        }
+        let active = workers.len();
+        let recruit = recruiter.next(
+            &wanted,
+            || MAX_SOURCES.saturating_sub(active),
+            || !lock(&shared.tracker).has_work(),
+        );
+        futures_util::pin_mut!(recruit);
+        match futures_util::future::select(workers.next(), recruit).await {
+            Either::Left((Some((id, end)), _)) => {
+                if let Some(peer) = tally.ended(peers[id].clone(), end) {
+                    recruiter.again(peer);
+                }
+            }
+            Either::Left((None, _)) => {}
+            Either::Right((Some(source), _)) => {
+                peers.push(source.peer.clone());
+                progress(Progress::Joined {
+                    peer: source.peer.clone(),
+                });
+                workers.push(launch(peers.len() - 1, source));
+            }
+            // The download needs no one else: the workers finish it alone.
+            Either::Right((None, _)) => recruiting = false,
+        }
+    }
+}
+
+/// After a failed whole-file hash: hashes every chunk written unchecked against the
+/// chunk list, or, if those all match, every chunk (a bad copy may have landed over a
+/// verified one in the endgame). The bad ones are needed again; each is returned with
+/// the source that sent it, when that is known.
+async fn locate_bad_chunks(shared: &Shared) -> Vec<(ChunkIndex, Option<SourceId>)> {
+    let layout = shared.layout;
+    let unchecked = lock(&shared.tracker).unchecked();
+    let check = |candidates: Vec<ChunkIndex>| {
+        let (part, list) = (shared.part.clone(), shared.chunks.clone());
+        runtime::spawn_blocking(move || {
+            let good: std::collections::HashSet<ChunkIndex> =
+                resume::verify_chunks(&part, layout, &list, candidates.clone())
+                    .into_iter()
+                    .collect();
+            candidates
+                .into_iter()
+                .filter(|i| !good.contains(i))
+                .collect::<Vec<ChunkIndex>>()
+        })
+    };
+    let bad_unchecked = check(unchecked.iter().map(|&(i, _)| i).collect()).await;
+    let bad: Vec<(ChunkIndex, Option<SourceId>)> = if bad_unchecked.is_empty() {
+        check(layout.chunks().collect())
+            .await
+            .into_iter()
+            .map(|i| (i, None))
+            .collect()
+    } else {
+        unchecked
+            .into_iter()
+            .filter(|(i, _)| bad_unchecked.contains(i))
+            .map(|(i, source)| (i, Some(source)))
+            .collect()
+    };
+    let mut tracker = lock(&shared.tracker);
     for &(index, _) in &bad {
         tracker.reject(index);
     }
@@ -614,14 +687,13 @@ impl Checks {
             self.unchecked = (!shared.check_chunk(piece.index)).then_some(piece.index);
         }
         if self.unchecked == Some(piece.index) {
-            let part = shared.part.clone();
+            let owner = shared.clone();
             let last = piece.last;
-            let task = runtime::spawn_blocking_task(move || {
-                match part.write_all_at(&data, piece.offset) {
+            let task =
+                runtime::spawn_blocking_task(move || match owner.write_at(&data, piece.offset) {
                     Ok(()) => (data, Verdict::Unchecked { last }),
                     Err(e) => (data, Verdict::Disk(e)),
-                }
-            });
+                });
             self.pending.push_back((piece, task));
             return Ok(());
         }
@@ -641,7 +713,6 @@ impl Checks {
             self.carry.take().map(|(_, h)| h)
         };
         let expected = shared.chunks[piece.index.slot()];
-        let part = shared.part.clone();
         let owner = shared.clone();
         let task = runtime::spawn_blocking_task(move || {
             if piece.first && piece.last {
@@ -650,7 +721,7 @@ impl Checks {
                 if ContentHash::of(&data) != expected {
                     return (data, Verdict::Bad);
                 }
-                return match part.write_all_at(&data, piece.offset) {
+                return match owner.write_at(&data, piece.offset) {
                     Ok(()) => {
                         owner.record_verified(piece.index);
                         (data, Verdict::Good)
@@ -664,7 +735,7 @@ impl Checks {
             // so unverified bytes never land over verified ones.
             let mut hasher = hasher.unwrap_or_else(|| Box::new(ChunkHasher::new()));
             hasher.update(&data);
-            if let Err(e) = part.write_all_at(&data, piece.offset) {
+            if let Err(e) = owner.write_at(&data, piece.offset) {
                 return (data, Verdict::Disk(e));
             }
             if !piece.last {

@@ -272,10 +272,10 @@ impl ChunkTracker {
             .collect()
     }
 
-    /// The whole-file hash failed and this unchecked chunk does not match its own hash:
-    /// it is needed again.
+    /// The whole-file hash failed and this written chunk does not match its own hash
+    /// (an unchecked one, or a copy that landed over a verified one): needed again.
     pub fn reject(&mut self, index: ChunkIndex) {
-        if !matches!(self.states[index.slot()], ChunkState::Unchecked(_)) {
+        if !self.states[index.slot()].is_written() {
             return;
         }
         self.states[index.slot()] = ChunkState::Needed;
@@ -317,8 +317,9 @@ impl ChunkTracker {
         self.aborted = true;
     }
 
-    pub fn layout(&self) -> Layout {
-        self.layout
+    /// Nothing is left to hand out first-hand: the endgame, if chunks are in flight.
+    pub fn nothing_needed(&self) -> bool {
+        self.needed.is_empty()
     }
 
     pub fn is_done(&self) -> bool {
@@ -511,9 +512,10 @@ mod tests {
         t.complete(ix(&t, 1));
         assert_eq!(t.unchecked().len(), 3);
         assert!(t.is_done());
-        // Rejecting a verified chunk changes nothing.
+        // A verified chunk whose bytes turn out bad (a copy landed over it) goes too.
         t.reject(ix(&t, 1));
-        assert!(t.is_done());
+        assert!(!t.is_done());
+        assert_eq!(t.next_for(0, late()).map(ChunkIndex::get), Some(1));
     }
 
     #[test]

@@ -65,7 +65,7 @@ impl WholeHasher {
 
     /// Waits for the thread and returns the hash of the first `size` bytes, or `None` if
     /// it did not get that far.
-    pub fn finish(mut self, size: u64) -> std::io::Result<Option<ContentHash>> {
+    pub fn finish(&mut self, size: u64) -> std::io::Result<Option<ContentHash>> {
         self.advance(size);
         drop(self.tell.take());
         let Some(thread) = self.thread.take() else {
