@@ -6,12 +6,15 @@
 //! equals the hash asked for. A failed or cancelled download keeps its `.part` (and the
 //! sidecar saying which chunks are verified) for the next `get` of the same hash.
 
+mod checks;
 mod discover;
 mod error;
 mod pace;
 mod recruit;
 mod resume;
 mod sequential;
+mod shared;
+mod source;
 mod swarm;
 mod tracker;
 mod whole;

@@ -1,0 +1,146 @@
+//! What the workers of one chunked download share: the tracker, the `.part`, the
+//! whole-file hasher, the sharing registration, and the rules every worker applies the
+//! same way (which chunks are checked on arrival, how a chunk is recorded, how writes
+//! reach the file). It owns no task and never touches a connection.
+
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use super::resume;
+use super::tracker::{ChunkTracker, Completion, SourceId};
+use super::whole::WholeHasher;
+use crate::client::landing::LandingError;
+use crate::content::hash::ContentHash;
+use crate::content::{ChunkIndex, Layout};
+use crate::index::PartialShare;
+
+/// How often the resume sidecar is rewritten while bytes arrive.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+/// Under one hash pass, about one chunk in this many is still checked on its own (which
+/// ones is random per download, so a liar cannot aim around them).
+pub(super) const SPOT_CHECK_ONE_IN: u64 = 16;
+
+/// What the swarm shares between its workers.
+pub(super) struct Shared {
+    pub(super) hash: ContentHash,
+    pub(super) layout: Layout,
+    pub(super) chunks: Arc<Vec<ContentHash>>,
+    pub(super) part: Arc<std::fs::File>,
+    pub(super) part_path: PathBuf,
+    pub(super) sidecar: PathBuf,
+    pub(super) tracker: Mutex<ChunkTracker>,
+    pub(super) whole: Mutex<WholeHasher>,
+    /// Held while writing to `part` (see [`Shared::write_at`]).
+    pub(super) writing: Mutex<()>,
+    pub(super) last_checkpoint: Mutex<Instant>,
+    pub(super) disk_error: Mutex<Option<LandingError>>,
+    /// This download shared as it arrives (DESIGN §9): each verified chunk is marked.
+    pub(super) partial: Option<PartialShare>,
+    /// How long a partial source may have nothing new before it is dropped.
+    pub(super) stall_timeout: Duration,
+    /// Picks the chunks spot-checked under one hash pass (its keys are random).
+    pub(super) spot_checks: std::collections::hash_map::RandomState,
+}
+
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Shared {
+    /// Writes `data` at `offset` of the `.part`, one write at a time: the kernel takes
+    /// the file's lock for each buffered write anyway, and several sources' checks
+    /// writing at once spun on it (`rwsem_spin_on_owner`, 5 % of the client's time
+    /// with three sources); waiting here sleeps instead.
+    pub(super) fn write_at(&self, data: &[u8], offset: u64) -> std::io::Result<()> {
+        let _one_at_a_time = lock(&self.writing);
+        self.part.write_all_at(data, offset)
+    }
+
+    /// Whether some peer asked for this download's `info`: it is being shared.
+    pub(super) fn is_asked(&self) -> bool {
+        self.partial
+            .as_ref()
+            .is_some_and(|partial| partial.file().was_asked())
+    }
+
+    /// Whether chunk `index`, starting now, has its own hash checked as it lands.
+    pub(super) fn check_chunk(&self, index: ChunkIndex) -> bool {
+        use std::hash::BuildHasher;
+        index.get() == 0
+            || self
+                .spot_checks
+                .hash_one(index.get())
+                .is_multiple_of(SPOT_CHECK_ONE_IN)
+            || self.is_asked()
+            || lock(&self.tracker).nothing_needed()
+    }
+
+    /// Chunk `index` is written whole by `source`, its hash unchecked: it counts as done
+    /// (and towards the whole-file hash), but is not shared.
+    pub(super) fn record_unchecked(&self, index: ChunkIndex, source: SourceId) {
+        let (completion, prefix) = {
+            let mut t = lock(&self.tracker);
+            (
+                t.complete_unchecked(index, source),
+                t.verified_prefix_bytes(),
+            )
+        };
+        if completion == Completion::Fresh {
+            lock(&self.whole).advance(prefix);
+            self.checkpoint(false);
+        }
+    }
+
+    /// Chunk `index` matched its hash and is written: it counts from this moment, on
+    /// the thread that checked it, so that a download cancelled while the source's
+    /// next chunks are still arriving keeps it (the sidecar saved on drop says so).
+    pub(super) fn record_verified(&self, index: ChunkIndex) {
+        let (completion, prefix) = {
+            let mut t = lock(&self.tracker);
+            (t.complete(index), t.verified_prefix_bytes())
+        };
+        if completion == Completion::Fresh {
+            if let Some(partial) = &self.partial {
+                partial.file().mark(index);
+            }
+            lock(&self.whole).advance(prefix);
+            self.checkpoint(false);
+        }
+    }
+
+    pub(super) fn checkpoint(&self, force: bool) {
+        let mut last = lock(&self.last_checkpoint);
+        if !force && last.elapsed() < CHECKPOINT_EVERY {
+            return;
+        }
+        *last = Instant::now();
+        let verified = lock(&self.tracker).written_chunks();
+        // A lost checkpoint only costs re-fetching a few chunks.
+        let _ = resume::save(&self.sidecar, &self.hash, self.layout, &verified);
+    }
+}
+
+/// Saves the sidecar however the download ends, Ctrl-C (the future dropped) included.
+/// A download that ends with nothing verified leaves nothing behind: a sparse `.part`
+/// of the whole size and its sidecar would only mislead.
+pub(super) struct CheckpointOnDrop(pub(super) Arc<Shared>);
+
+impl Drop for CheckpointOnDrop {
+    fn drop(&mut self) {
+        let (done, verified) = {
+            let t = lock(&self.0.tracker);
+            (t.is_done(), t.verified_bytes())
+        };
+        if done {
+            return;
+        }
+        if verified == 0 && self.0.layout.size() > 0 {
+            resume::remove(&self.0.sidecar);
+            let _ = std::fs::remove_file(&self.0.part_path);
+            return;
+        }
+        self.0.checkpoint(true);
+    }
+}
