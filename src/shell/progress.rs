@@ -11,15 +11,22 @@ use crate::client::Progress;
 use crate::commands::escape_control;
 
 pub struct ProgressView {
-    bar: Option<ProgressBar>,
+    /// Whether a bar may be drawn at all (a terminal, not `--json`).
+    visible: bool,
+    /// Made when a download starts, not before: a command that downloads nothing
+    /// (`wait`, `search`) draws no empty bar.
+    bar: std::sync::OnceLock<ProgressBar>,
 }
 
 impl ProgressView {
     pub fn new(mode: OutputMode) -> ProgressView {
-        let visible = mode.terminal && !mode.json && std::io::stderr().is_terminal();
-        if !visible {
-            return ProgressView { bar: None };
+        ProgressView {
+            visible: mode.terminal && !mode.json && std::io::stderr().is_terminal(),
+            bar: std::sync::OnceLock::new(),
         }
+    }
+
+    fn make_bar() -> ProgressBar {
         let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
         let style = ProgressStyle::with_template(
             "{bar:30.cyan/blue} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta} {msg}",
@@ -27,12 +34,17 @@ impl ProgressView {
         .unwrap_or_else(|_| ProgressStyle::default_bar());
         bar.set_style(style);
         bar.enable_steady_tick(Duration::from_millis(200));
-        ProgressView { bar: Some(bar) }
+        bar
     }
 
     pub fn show(&self, event: Progress) {
-        let Some(bar) = &self.bar else {
+        if !self.visible {
             return;
+        }
+        let bar = match (&event, self.bar.get()) {
+            (Progress::Started { .. }, _) => self.bar.get_or_init(Self::make_bar),
+            (_, Some(bar)) => bar,
+            (_, None) => return,
         };
         match event {
             Progress::Started {
@@ -60,7 +72,7 @@ impl ProgressView {
     }
 
     pub fn finish(&self) {
-        if let Some(bar) = &self.bar {
+        if let Some(bar) = self.bar.get() {
             bar.finish_and_clear();
         }
     }

@@ -91,8 +91,11 @@ pub async fn ask_again(
     chunks: &[ContentHash],
     io_timeout: Duration,
 ) -> Asked {
-    let Ok((conn, info)) = open_with_info(peer, hash, io_timeout).await else {
-        return Asked::NotYet;
+    let (conn, info) = match open_with_info(peer, hash, io_timeout).await {
+        Ok(answer) => answer,
+        // A seed peer cannot describe a hash now or later.
+        Err(ClientError::LegacyCannot { .. }) => return Asked::Never,
+        Err(_) => return Asked::NotYet,
     };
     let same = Layout::from_claim(info.size, info.chunk_size, info.chunks.len())
         .is_ok_and(|claimed| claimed == layout)
