@@ -43,6 +43,24 @@ pub enum SourceError {
     NothingNew { peer: PeerAddr, secs: u64 },
 }
 
+impl SourceError {
+    /// The peer, when this says it sent something false (not merely that talking to it
+    /// failed): such a peer is not asked again within this download.
+    pub fn liar(&self) -> Option<&PeerAddr> {
+        match self {
+            SourceError::BadChunk { peer, .. }
+            | SourceError::ShortPiece { peer, .. }
+            | SourceError::WrongContent { peer }
+            | SourceError::BadHave { peer }
+            | SourceError::ImpossibleInfo { peer, .. }
+            | SourceError::Disagrees { peer, .. } => Some(peer),
+            SourceError::Peer(_)
+            | SourceError::LostHashState { .. }
+            | SourceError::NothingNew { .. } => None,
+        }
+    }
+}
+
 /// Shared, because the same reason goes out as a progress event and into the result.
 pub type SourceFailure = Arc<SourceError>;
 

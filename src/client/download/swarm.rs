@@ -221,6 +221,15 @@ pub async fn run(
             // Every chunk matches its hash: the agreed chunk list itself lied.
             break Some(got);
         }
+        // Sources dropped during the round for sending something false (a spot check
+        // caught a bad chunk) are named once, and not asked for the refetch either.
+        for reason in &tally.reasons {
+            if let Some(peer) = reason.liar() {
+                if !liars.contains(peer) {
+                    liars.push(peer.clone());
+                }
+            }
+        }
         for (index, source) in bad {
             let Some(peer) = source.map(|id| peers[id].clone()) else {
                 continue;
@@ -263,6 +272,12 @@ pub async fn run(
         if sources.is_empty() {
             break None;
         }
+        tracing::info!(
+            round,
+            bad = lock(&shared.tracker).needed_count(),
+            sources = sources.len(),
+            "the whole-file hash failed; fetching the bad chunks again"
+        );
         // The whole-file hash starts over (its state went into the failed digest).
         let restarted = WholeHasher::start(shared.part.try_clone().map_err(disk)?);
         restarted.advance(lock(&shared.tracker).verified_prefix_bytes());

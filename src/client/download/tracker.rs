@@ -317,6 +317,11 @@ impl ChunkTracker {
         self.aborted = true;
     }
 
+    /// How many chunks are needed (not yet handed out).
+    pub fn needed_count(&self) -> usize {
+        self.needed.len()
+    }
+
     /// Nothing is left to hand out first-hand: the endgame, if chunks are in flight.
     pub fn nothing_needed(&self) -> bool {
         self.needed.is_empty()
