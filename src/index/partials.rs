@@ -54,6 +54,14 @@ impl PartialFile {
         self.asked.load(Ordering::Relaxed)
     }
 
+    /// A chunk found bad after all (its bytes were overwritten): no longer served.
+    pub fn unmark(&self, chunk: ChunkIndex) {
+        let i = chunk.get();
+        if let Some(byte) = lock(&self.have).get_mut((i / 8) as usize) {
+            *byte &= !(1 << (i % 8));
+        }
+    }
+
     pub fn mark(&self, chunk: ChunkIndex) {
         let i = chunk.get();
         if let Some(byte) = lock(&self.have).get_mut((i / 8) as usize) {
@@ -192,6 +200,12 @@ mod tests {
         assert!(file.has_range(0, 1 << 20));
         assert!(!file.has_range(0, (1 << 20) + 1));
         assert!(file.has_range(9 << 20, 1 << 20));
+        file.unmark(layout.chunk(9).unwrap());
+        assert_eq!(file.have_hex(), "0100");
+        assert!(!file.has_range(9 << 20, 1 << 20));
+        assert!(!file.was_asked());
+        file.note_asked();
+        assert!(file.was_asked());
         drop(file);
         drop(share);
         assert!(partials.get(&hash).is_none());

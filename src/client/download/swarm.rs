@@ -408,6 +408,9 @@ async fn locate_bad_chunks(shared: &Shared) -> Vec<(ChunkIndex, Option<SourceId>
     let mut tracker = lock(&shared.tracker);
     for &(index, _) in &bad {
         tracker.reject(index);
+        if let Some(partial) = &shared.partial {
+            partial.file().unmark(index);
+        }
     }
     bad
 }
