@@ -343,3 +343,77 @@ fn peers_starting_one_file_at_once_find_each_other_and_trade() {
         peer.finish();
     }
 }
+
+/// A client whose only source is a peer still downloading keeps it as long as it keeps
+/// gaining chunks, even when that takes far longer than the stall time-out: the time
+/// counts from the last chunk it gave, not from when the download began.
+#[test]
+fn a_partial_only_source_is_kept_while_it_gains_for_longer_than_the_stall_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let share = root.join("slow-share");
+    let original = share.join("slow.bin");
+    random_file(&original, 24 * MIB, 11);
+    let hash = sha256_file(&original);
+    // A sends 2 MiB/s: B's download takes about 12 s.
+    let a = Peer::start(
+        root,
+        "slow-a",
+        "127.0.0.95",
+        &[share],
+        "[server]\nmax_upload_rate = \"2MiB\"\n",
+    );
+    let b_conf = tagged_client(root, "slow-b", &[&a.addr], None, "");
+    let mut b = ServingScript::start(&b_conf, "127.0.0.96", &[]);
+    let b_addr = b.addr.clone();
+    b.say(&format!("get {hash}"));
+    let started = Instant::now();
+    // C knows only B, and gives up on a source after 3 s without anything new.
+    let c_conf = tagged_client(
+        root,
+        "slow-c",
+        &[&b_addr],
+        None,
+        "[discovery]\npex = false\n",
+    );
+    let text = std::fs::read_to_string(&c_conf).unwrap();
+    std::fs::write(
+        &c_conf,
+        text.replace("[download]\n", "[download]\nstall_timeout_s = 3\n"),
+    )
+    .unwrap();
+    // Once B has something to give.
+    loop {
+        let (info, _) = wire(&b_addr, &hash, None);
+        if info["have"]
+            .as_str()
+            .is_some_and(|h| h.chars().any(|c| c != '0'))
+        {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "B never had a chunk"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let c_started = started.elapsed();
+    let run = run_p2p(
+        root,
+        &["--config", c_conf.to_str().unwrap(), "--json", "get", &hash],
+        "",
+        Duration::from_secs(120),
+    );
+    let c_took = started.elapsed() - c_started;
+    assert_eq!(run.code, 0, "{}\n{}", run.stdout, run.stderr);
+    let got: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    assert_eq!(got["served"][&b_addr], 24 * MIB, "{got}");
+    assert_eq!(sha256_file(&root.join("slow-c-downloads/slow.bin")), hash);
+    assert!(
+        c_took > Duration::from_secs(6),
+        "C took {c_took:?}: not longer than twice its stall time, so this proves nothing"
+    );
+    let saved = b.next_line(Duration::from_secs(120));
+    assert!(saved.starts_with("saved "), "{saved}");
+    b.finish();
+}

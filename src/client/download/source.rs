@@ -200,6 +200,9 @@ async fn receive_loop(
             Ok(Some(())) => {
                 backoff.reset();
                 pace.arrived(piece.len, Instant::now());
+                // It gave something this download needed: the stall time starts over
+                // (a partial source is let go only after that long with nothing new).
+                useful_at = Instant::now();
             }
             Ok(None) => return Ok(()),
             Err(e) if is_busy(&e) || is_unavailable(&e) => {
