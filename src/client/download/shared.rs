@@ -58,6 +58,59 @@ impl Shared {
         self.part.write_all_at(data, offset)
     }
 
+    /// Hashes every chunk `source` wrote unchecked (it was caught lying): those that
+    /// match are verified, the others needed again, and the whole-file hash starts over
+    /// if any went back (it may have taken in their bytes).
+    pub(super) async fn recheck_unchecked_from(&self, source: SourceId) {
+        let suspect = lock(&self.tracker).unchecked_from(source);
+        if suspect.is_empty() {
+            return;
+        }
+        let Ok(file) = self.part.try_clone() else {
+            return;
+        };
+        let (layout, list, candidates) = (self.layout, self.chunks.clone(), suspect.clone());
+        let good: std::collections::HashSet<ChunkIndex> =
+            crate::runtime::spawn_blocking(move || {
+                resume::verify_chunks(&file, layout, &list, candidates)
+            })
+            .await
+            .into_iter()
+            .collect();
+        let mut rejected = false;
+        {
+            let mut tracker = lock(&self.tracker);
+            for index in suspect {
+                if good.contains(&index) {
+                    tracker.confirm(index);
+                    if let Some(partial) = &self.partial {
+                        partial.file().mark(index);
+                    }
+                } else {
+                    tracker.reject(index);
+                    rejected = true;
+                }
+            }
+        }
+        if rejected {
+            self.restart_whole();
+        }
+    }
+
+    /// Chunks below the written prefix were put back to needed: the whole-file hash may
+    /// have taken in their old bytes, so it starts over from the first byte (it catches
+    /// up with the prefix as that grows again). Without a second handle on the file the
+    /// old one goes on, and the final check finds the mismatch (a new round then).
+    pub(super) fn restart_whole(&self) {
+        let Ok(file) = self.part.try_clone() else {
+            return;
+        };
+        let mut whole = lock(&self.whole);
+        let fresh = WholeHasher::start(file);
+        fresh.advance(lock(&self.tracker).verified_prefix_bytes());
+        *whole = fresh;
+    }
+
     /// Whether some peer asked for this download's `info`: it is being shared.
     pub(super) fn is_asked(&self) -> bool {
         self.partial
@@ -80,32 +133,32 @@ impl Shared {
     /// Chunk `index` is written whole by `source`, its hash unchecked: it counts as done
     /// (and towards the whole-file hash), but is not shared.
     pub(super) fn record_unchecked(&self, index: ChunkIndex, source: SourceId) {
-        let (completion, prefix) = {
-            let mut t = lock(&self.tracker);
-            (
-                t.complete_unchecked(index, source),
-                t.verified_prefix_bytes(),
-            )
-        };
+        let completion = lock(&self.tracker).complete_unchecked(index, source);
         if completion == Completion::Fresh {
-            lock(&self.whole).advance(prefix);
+            self.advance_whole();
             self.checkpoint(false);
         }
+    }
+
+    /// Tells the whole-file hasher how far the written prefix goes. The prefix is read
+    /// while the hasher is held, so that a hasher restarted meanwhile
+    /// ([`Shared::restart_whole`]) is never told a prefix from before the restart.
+    fn advance_whole(&self) {
+        let whole = lock(&self.whole);
+        let prefix = lock(&self.tracker).verified_prefix_bytes();
+        whole.advance(prefix);
     }
 
     /// Chunk `index` matched its hash and is written: it counts from this moment, on
     /// the thread that checked it, so that a download cancelled while the source's
     /// next chunks are still arriving keeps it (the sidecar saved on drop says so).
     pub(super) fn record_verified(&self, index: ChunkIndex) {
-        let (completion, prefix) = {
-            let mut t = lock(&self.tracker);
-            (t.complete(index), t.verified_prefix_bytes())
-        };
+        let completion = lock(&self.tracker).complete(index);
         if completion == Completion::Fresh {
             if let Some(partial) = &self.partial {
                 partial.file().mark(index);
             }
-            lock(&self.whole).advance(prefix);
+            self.advance_whole();
             self.checkpoint(false);
         }
     }

@@ -53,6 +53,11 @@ pub(super) async fn worker(
         Ok(()) => None,
         Err(reason) => {
             lock(&shared.tracker).drop_source(id);
+            if reason.liar().is_some() {
+                // What else it wrote unchecked is as suspect: hashed now, and the bad
+                // ones fetched again from the others.
+                shared.recheck_unchecked_from(id).await;
+            }
             idle = matches!(reason, SourceError::NothingNew { .. });
             let reason = Arc::new(reason);
             if idle {

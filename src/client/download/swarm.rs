@@ -218,8 +218,14 @@ pub async fn run(
         };
         let bad = locate_bad_chunks(&shared).await;
         if bad.is_empty() {
-            // Every chunk matches its hash: the agreed chunk list itself lied.
-            break Some(got);
+            // Every chunk matches its own hash. Once more over the file as it is on disk
+            // (a hasher restarted mid-download may have taken in bytes replaced since);
+            // if that fails too, the agreed chunk list itself lied.
+            let file = shared.part.try_clone().map_err(disk)?;
+            let size = layout.size();
+            let again =
+                runtime::spawn_blocking(move || WholeHasher::start(file).finish(size)).await;
+            break Some(again.map_err(disk)?.unwrap_or(got));
         }
         // Sources dropped during the round for sending something false (a spot check
         // caught a bad chunk) are named once, and not asked for the refetch either.

@@ -272,6 +272,21 @@ impl ChunkTracker {
             .collect()
     }
 
+    /// The chunks `source` wrote unchecked.
+    pub fn unchecked_from(&self, source: SourceId) -> Vec<ChunkIndex> {
+        self.layout
+            .chunks()
+            .filter(|i| self.states[i.slot()] == ChunkState::Unchecked(source))
+            .collect()
+    }
+
+    /// An unchecked chunk was hashed after all and matched: it is verified.
+    pub fn confirm(&mut self, index: ChunkIndex) {
+        if matches!(self.states[index.slot()], ChunkState::Unchecked(_)) {
+            self.states[index.slot()] = ChunkState::Verified;
+        }
+    }
+
     /// The whole-file hash failed and this written chunk does not match its own hash
     /// (an unchecked one, or a copy that landed over a verified one): needed again.
     pub fn reject(&mut self, index: ChunkIndex) {
