@@ -122,6 +122,39 @@ fn liars_are_dropped_and_the_file_still_arrives_whole() {
     }
 }
 
+/// A liar that wins the vote on the chunk list (a tie, and it is listed first) is found
+/// out by its own chunks; then the peers of the claim that lost are asked, and the file
+/// arrives whole from them (found by a new-user review: it used to fail).
+#[test]
+fn a_liar_that_wins_a_tie_on_the_chunk_list_gives_way_to_the_other_claim() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let original = root.join("origin/tie.bin");
+    random_file(&original, 24 * MIB, 17);
+    let want = sha256_file(&original);
+    let liar = Listening::hostile(&original, "127.0.0.53", &["--mode", "false-chunks"]);
+    let share = root.join("share");
+    std::fs::create_dir_all(&share).unwrap();
+    std::fs::hard_link(&original, share.join("tie.bin")).unwrap();
+    let honest = Peer::start(root, "honest", "127.0.0.54", &[share], "");
+    let conf = client(root, &[&liar.addr, &honest.addr], 5);
+    for round in 0..2 {
+        let (code, line, err) = get_json(root, &conf, &want);
+        assert_eq!(code, 0, "round {round}: {err}");
+        let path = PathBuf::from(line["path"].as_str().unwrap());
+        assert_eq!(sha256_file(&path), want);
+        assert!(
+            line["dropped"].to_string().contains(&liar.addr),
+            "the liar is named: {line}"
+        );
+        assert!(
+            !line["dropped"].to_string().contains(&honest.addr),
+            "the honest peer is not: {line}"
+        );
+        std::fs::remove_file(&path).unwrap();
+    }
+}
+
 #[test]
 fn a_stalled_source_is_dropped_after_the_stall_timeout() {
     let dir = tempfile::tempdir().unwrap();

@@ -23,6 +23,16 @@ pub struct Agreed {
     pub name: String,
     pub chunks: Vec<ContentHash>,
     pub sources: Vec<AgreedSource>,
+    /// The claims that lost the vote, largest first: tried in turn if every source of
+    /// the winning one turns out to lie (a liar can win a tie).
+    pub others: Vec<OtherClaim>,
+}
+
+/// A claim about the file that lost the vote, and the peers that made it.
+pub struct OtherClaim {
+    pub layout: Layout,
+    pub chunks: Vec<ContentHash>,
+    pub peers: Vec<PeerAddr>,
 }
 
 /// A source that agrees, with what it has when it is itself still downloading.
@@ -167,14 +177,23 @@ pub async fn discover(
     let Some(best) = best else {
         return (None, reasons);
     };
-    let (layout, info, sources) = groups.swap_remove(best);
-    for (_, _, members) in groups {
+    let (layout, info, sources) = groups.remove(best);
+    let mut others = Vec::new();
+    groups.sort_by_key(|(_, _, members)| std::cmp::Reverse(members.len()));
+    for (layout, info, members) in groups {
+        let mut peers = Vec::new();
         for member in members {
             reasons.push(Arc::new(SourceError::Disagrees {
-                peer: member.peer,
+                peer: member.peer.clone(),
                 agreeing: sources.len(),
             }));
+            peers.push(member.peer);
         }
+        others.push(OtherClaim {
+            layout,
+            chunks: info.chunks,
+            peers,
+        });
     }
     (
         Some(Agreed {
@@ -182,6 +201,7 @@ pub async fn discover(
             name: info.name,
             chunks: info.chunks,
             sources,
+            others,
         }),
         reasons,
     )

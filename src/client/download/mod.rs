@@ -186,36 +186,85 @@ pub async fn download(
 
     if let Some(agreed) = agreed {
         let part = PartFile::open(&destination.dir(), &plan.hash)?;
-        let layout = agreed.layout;
-        // Everyone asked who is not a source now may become one.
-        let mut others: Vec<PeerAddr> = Vec::new();
-        for peer in p2p.iter().chain(&plan.others) {
-            if !agreed.sources.iter().any(|s| s.peer == *peer) && !others.contains(peer) {
-                others.push(peer.clone());
+        let mut layout = agreed.layout;
+        let mut chunks = agreed.chunks;
+        let mut sources = agreed.sources;
+        let mut other_claims = agreed.others.into_iter();
+        let outcome = loop {
+            // Everyone asked who is not a source now may become one.
+            let mut others: Vec<PeerAddr> = Vec::new();
+            for peer in p2p.iter().chain(&plan.others) {
+                if !sources.iter().any(|s| s.peer == *peer) && !others.contains(peer) {
+                    others.push(peer.clone());
+                }
             }
-        }
-        let share = plan
-            .partials
-            .clone()
-            .map(|partials| swarm::ShareAsItArrives {
-                partials,
-                name: sanitize(&raw_name, &plan.hash),
+            let share = plan
+                .partials
+                .clone()
+                .map(|partials| swarm::ShareAsItArrives {
+                    partials,
+                    name: sanitize(&raw_name, &plan.hash),
+                });
+            let outcome = match swarm::run(
+                plan.hash,
+                layout,
+                chunks.clone(),
+                sources,
+                others,
+                &part,
+                share,
+                plan.stall_timeout,
+                progress,
+            )
+            .await
+            {
+                Ok(outcome) => outcome,
+                Err(swarm::SwarmError::Landing(e)) => return Err(e.into()),
+            };
+            // Every source of the claim that won the vote failed, and some of them sent
+            // what their own chunk list does not match (a liar can win a tie): the next
+            // claim's peers are asked, on fresh connections, with their chunk list. The
+            // `.part` stays; the next run re-hashes what it holds against that list.
+            let lied =
+                outcome.whole.is_none() && outcome.reasons.iter().any(|r| r.liar().is_some());
+            if !lied {
+                break outcome;
+            }
+            let mut next = None;
+            for claim in other_claims.by_ref() {
+                let joined: Vec<discover::AgreedSource> =
+                    futures_util::future::join_all(claim.peers.iter().map(|peer| {
+                        discover::ask_again(
+                            peer,
+                            plan.hash,
+                            claim.layout,
+                            &claim.chunks,
+                            plan.stall_timeout,
+                        )
+                    }))
+                    .await
+                    .into_iter()
+                    .filter_map(|asked| match asked {
+                        discover::Asked::Joins(source) => Some(source),
+                        _ => None,
+                    })
+                    .collect();
+                if !joined.is_empty() {
+                    next = Some((claim, joined));
+                    break;
+                }
+            }
+            let Some((claim, joined)) = next else {
+                break outcome;
+            };
+            // They are sources now, not peers that disagree.
+            reasons.retain(|r| {
+                !matches!(&**r, SourceError::Disagrees { peer, .. } if claim.peers.contains(peer))
             });
-        let outcome = match swarm::run(
-            plan.hash,
-            layout,
-            agreed.chunks,
-            agreed.sources,
-            others,
-            &part,
-            share,
-            plan.stall_timeout,
-            progress,
-        )
-        .await
-        {
-            Ok(outcome) => outcome,
-            Err(swarm::SwarmError::Landing(e)) => return Err(e.into()),
+            reasons.extend(outcome.reasons.iter().cloned());
+            layout = claim.layout;
+            chunks = claim.chunks;
+            sources = joined;
         };
         reasons.extend(outcome.reasons.iter().cloned());
         let used: Vec<(PeerAddr, u64)> = outcome.per_source.clone();
