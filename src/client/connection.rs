@@ -405,6 +405,15 @@ impl Connection {
     }
 
     fn io_error(&self, source: std::io::Error) -> ClientError {
+        // rustls says a TLS peer that closed without its close_notify with a link to
+        // its manual; to a user it is the peer closing the connection, as in the clear.
+        let source = match source.kind() {
+            std::io::ErrorKind::UnexpectedEof => std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the peer closed the connection",
+            ),
+            _ => source,
+        };
         ClientError::Io {
             peer: self.peer.clone(),
             source,

@@ -69,6 +69,7 @@ impl Node {
             }
         }
         if let Some(addr) = server.local_addr() {
+            self.served_at = Some(addr);
             if let Some(announcing) = self.announce_on_dht(addr) {
                 runtime::spawn_detached(announcing);
             }
@@ -130,7 +131,13 @@ impl Node {
                 .collect();
             self.remember_found(&peers, Via::Dht);
         }
-        let known = self.known_peers();
+        // A peer never asks itself (its own address may well be in a shared `addrs`).
+        let own = self.own_addrs();
+        let known: Vec<PeerAddr> = self
+            .known_peers()
+            .into_iter()
+            .filter(|p| !own.contains(p))
+            .collect();
         if !self.settings.discovery.pex {
             return Ok(known);
         }
@@ -147,7 +154,6 @@ impl Node {
         for peer in &due {
             self.pex_asked.insert(peer.clone(), now);
         }
-        let own = self.own_addrs();
         let found = self.run(crate::client::pex::one_hop(&due, &known, &own))?;
         self.remember(&found, Via::Pex);
         let mut all = known;
@@ -165,12 +171,24 @@ impl Node {
     /// This peer's own address, when it listens on a definite one (a peer never asks
     /// itself).
     pub fn own_addrs(&self) -> Vec<PeerAddr> {
-        match self.settings.node.listen.parse::<std::net::SocketAddr>() {
-            Ok(addr) if !addr.ip().is_unspecified() && addr.port() != 0 => {
-                PeerAddr::parse(&addr.to_string()).into_iter().collect()
+        let mut own = Vec::new();
+        let listen = self
+            .settings
+            .node
+            .listen
+            .parse::<std::net::SocketAddr>()
+            .ok();
+        for addr in listen.into_iter().chain(self.served_at) {
+            if addr.ip().is_unspecified() || addr.port() == 0 {
+                continue;
             }
-            _ => Vec::new(),
+            if let Ok(peer) = PeerAddr::parse(&addr.to_string()) {
+                if !own.contains(&peer) {
+                    own.push(peer);
+                }
+            }
         }
+        own
     }
 
     /// `peers add`: a static peer from now on.

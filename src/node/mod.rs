@@ -89,6 +89,9 @@ pub struct Node {
     identity: Option<Arc<Identity>>,
     /// The upload bucket of the server this node runs, once serving.
     upload_limit: Option<Arc<crate::rate::TokenBucket>>,
+    /// The address this node's server is bound to, once serving (a peer never asks
+    /// itself, even when it listens on port 0 and its address is in a shared list).
+    pub(crate) served_at: Option<std::net::SocketAddr>,
     shares: Arc<Shares>,
     scanned: bool,
     interrupt: Interrupt,
@@ -183,6 +186,7 @@ impl Node {
             dht: None,
             identity: None,
             upload_limit: None,
+            served_at: None,
             last_listed: Vec::new(),
             settings,
             config_file: loaded.file,
