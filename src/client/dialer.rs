@@ -13,9 +13,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
+use super::error::CannotEncrypt;
 use super::{ClientError, PeerAddr};
 use crate::content::PeerId;
-use crate::error_chain::error_chain;
 use crate::transport::{client_config, Identity, KnownPeers, KnownPeersError};
 
 pub struct Dialer {
@@ -30,7 +30,7 @@ pub struct Dialer {
     /// (and `serve` before it has bound its port) writes nothing in the state folder.
     /// `Err`: why this peer cannot encrypt (a damaged identity or `known_peers`); then
     /// every connection fails with it, never falls back to the clear.
-    ready: OnceLock<Result<Ready, String>>,
+    ready: OnceLock<Result<Ready, Arc<CannotEncrypt>>>,
 }
 
 struct Ready {
@@ -92,19 +92,21 @@ impl Dialer {
     fn ready(&self, peer: &PeerAddr) -> Result<&Ready, ClientError> {
         self.ready
             .get_or_init(|| {
-                let identity =
-                    Identity::load_or_create(&self.state_dir).map_err(|e| error_chain(&e))?;
-                let tls = client_config(&identity).map_err(|e| error_chain(&e))?;
-                let known = KnownPeers::load(&self.state_dir).map_err(|e| error_chain(&e))?;
-                Ok(Ready {
-                    tls: futures_rustls::TlsConnector::from(tls),
-                    known: Mutex::new(known),
-                })
+                let ready = || -> Result<Ready, CannotEncrypt> {
+                    let identity = Identity::load_or_create(&self.state_dir)?;
+                    let tls = client_config(&identity)?;
+                    let known = KnownPeers::load(&self.state_dir)?;
+                    Ok(Ready {
+                        tls: futures_rustls::TlsConnector::from(tls),
+                        known: Mutex::new(known),
+                    })
+                };
+                ready().map_err(Arc::new)
             })
             .as_ref()
             .map_err(|why| ClientError::NoIdentity {
                 peer: peer.clone(),
-                why: why.clone(),
+                source: why.clone(),
             })
     }
 

@@ -6,7 +6,19 @@ use thiserror::Error;
 use super::PeerAddr;
 use crate::content::PeerId;
 use crate::protocol::message::RemoteError;
-use crate::transport::KnownPeersError;
+use crate::transport::{IdentityError, KnownPeersError, TlsSetupError};
+
+/// Why this peer cannot encrypt, and so connects to nobody (never falling back to the
+/// clear): its identity or its known peers cannot be read.
+#[derive(Debug, Error)]
+pub enum CannotEncrypt {
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    #[error(transparent)]
+    Tls(#[from] TlsSetupError),
+    #[error(transparent)]
+    KnownPeers(#[from] KnownPeersError),
+}
 
 #[derive(Debug, Error)]
 pub enum ClientError {
@@ -64,8 +76,13 @@ pub enum ClientError {
         known: PeerId,
         got: PeerId,
     },
-    #[error("{peer}: not connecting: {why}")]
-    NoIdentity { peer: PeerAddr, why: String },
+    #[error("{peer}: not connecting")]
+    NoIdentity {
+        peer: PeerAddr,
+        /// Shared: one cause, made once, for every connection this process tries.
+        #[source]
+        source: std::sync::Arc<CannotEncrypt>,
+    },
     #[error("{peer}: cannot keep its peer ID")]
     KnownPeers {
         peer: PeerAddr,

@@ -10,4 +10,4 @@ mod tls;
 
 pub use identity::{Identity, IdentityError};
 pub use known_peers::{KnownPeers, KnownPeersError};
-pub use tls::{client_config, peer_id_of, server_config};
+pub use tls::{client_config, peer_id_of, server_config, TlsSetupError};
