@@ -123,6 +123,28 @@ pub async fn ask_again(
     }
 }
 
+/// Asks every one of `peers` at once (`ask_again`); returns those that join.
+pub async fn ask_all(
+    peers: &[PeerAddr],
+    hash: ContentHash,
+    layout: Layout,
+    chunks: &[ContentHash],
+    io_timeout: Duration,
+) -> Vec<AgreedSource> {
+    join_all(
+        peers
+            .iter()
+            .map(|peer| ask_again(peer, hash, layout, chunks, io_timeout)),
+    )
+    .await
+    .into_iter()
+    .filter_map(|asked| match asked {
+        Asked::Joins(source) => Some(source),
+        Asked::NotYet | Asked::Never => None,
+    })
+    .collect()
+}
+
 /// One claim about the file, and the sources that made it.
 type Claim = (Layout, InfoAnswer, Vec<AgreedSource>);
 

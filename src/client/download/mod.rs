@@ -232,23 +232,14 @@ pub async fn download(
             }
             let mut next = None;
             for claim in other_claims.by_ref() {
-                let joined: Vec<discover::AgreedSource> =
-                    futures_util::future::join_all(claim.peers.iter().map(|peer| {
-                        discover::ask_again(
-                            peer,
-                            plan.hash,
-                            claim.layout,
-                            &claim.chunks,
-                            plan.stall_timeout,
-                        )
-                    }))
-                    .await
-                    .into_iter()
-                    .filter_map(|asked| match asked {
-                        discover::Asked::Joins(source) => Some(source),
-                        _ => None,
-                    })
-                    .collect();
+                let joined = discover::ask_all(
+                    &claim.peers,
+                    plan.hash,
+                    claim.layout,
+                    &claim.chunks,
+                    plan.stall_timeout,
+                )
+                .await;
                 if !joined.is_empty() {
                     next = Some((claim, joined));
                     break;

@@ -66,22 +66,12 @@ impl Shared {
         if suspect.is_empty() {
             return;
         }
-        let Ok(file) = self.part.try_clone() else {
-            return;
-        };
-        let (layout, list, candidates) = (self.layout, self.chunks.clone(), suspect.clone());
-        let good: std::collections::HashSet<ChunkIndex> =
-            crate::runtime::spawn_blocking(move || {
-                resume::verify_chunks(&file, layout, &list, candidates)
-            })
-            .await
-            .into_iter()
-            .collect();
+        let bad = self.bad_chunks(suspect.clone()).await;
         let mut rejected = false;
         {
             let mut tracker = lock(&self.tracker);
             for index in suspect {
-                if good.contains(&index) {
+                if !bad.contains(&index) {
                     tracker.confirm(index);
                     if let Some(partial) = &self.partial {
                         partial.file().mark(index);
@@ -95,6 +85,26 @@ impl Shared {
         if rejected {
             self.restart_whole();
         }
+    }
+
+    /// Hashes `candidates` in the `.part` against the chunk list (on the blocking pool);
+    /// returns those that do not match.
+    pub(super) async fn bad_chunks(&self, candidates: Vec<ChunkIndex>) -> Vec<ChunkIndex> {
+        if candidates.is_empty() {
+            return Vec::new();
+        }
+        let (part, layout, list) = (self.part.clone(), self.layout, self.chunks.clone());
+        crate::runtime::spawn_blocking(move || {
+            let good: std::collections::HashSet<ChunkIndex> =
+                resume::verify_chunks(&part, layout, &list, candidates.clone())
+                    .into_iter()
+                    .collect();
+            candidates
+                .into_iter()
+                .filter(|i| !good.contains(i))
+                .collect()
+        })
+        .await
     }
 
     /// Chunks below the written prefix were put back to needed: the whole-file hash may

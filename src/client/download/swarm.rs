@@ -29,10 +29,10 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures_util::future::{join_all, Either};
+use futures_util::future::Either;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
-use super::discover::{ask_again, AgreedSource, Asked};
+use super::discover::{ask_all, AgreedSource};
 use super::error::{SourceError, SourceFailure};
 use super::recruit::{Recruiter, Wanted};
 use super::shared::{lock, CheckpointOnDrop, Shared};
@@ -260,21 +260,18 @@ pub async fn run(
                 candidates.push(peer.clone());
             }
         }
-        sources =
-            if round > REFETCH_ROUNDS {
-                Vec::new()
-            } else {
-                join_all(candidates.iter().map(|peer| {
-                    ask_again(peer, hash, layout, &shared.chunks, shared.stall_timeout)
-                }))
-                .await
-                .into_iter()
-                .filter_map(|asked| match asked {
-                    Asked::Joins(source) => Some(source),
-                    _ => None,
-                })
-                .collect()
-            };
+        sources = if round > REFETCH_ROUNDS {
+            Vec::new()
+        } else {
+            ask_all(
+                &candidates,
+                hash,
+                layout,
+                &shared.chunks,
+                shared.stall_timeout,
+            )
+            .await
+        };
         if sources.is_empty() {
             break None;
         }
@@ -382,24 +379,13 @@ async fn run_workers(
 /// verified one in the endgame). The bad ones are needed again; each is returned with
 /// the source that sent it, when that is known.
 async fn locate_bad_chunks(shared: &Shared) -> Vec<(ChunkIndex, Option<SourceId>)> {
-    let layout = shared.layout;
     let unchecked = lock(&shared.tracker).unchecked();
-    let check = |candidates: Vec<ChunkIndex>| {
-        let (part, list) = (shared.part.clone(), shared.chunks.clone());
-        runtime::spawn_blocking(move || {
-            let good: std::collections::HashSet<ChunkIndex> =
-                resume::verify_chunks(&part, layout, &list, candidates.clone())
-                    .into_iter()
-                    .collect();
-            candidates
-                .into_iter()
-                .filter(|i| !good.contains(i))
-                .collect::<Vec<ChunkIndex>>()
-        })
-    };
-    let bad_unchecked = check(unchecked.iter().map(|&(i, _)| i).collect()).await;
+    let bad_unchecked = shared
+        .bad_chunks(unchecked.iter().map(|&(i, _)| i).collect())
+        .await;
     let bad: Vec<(ChunkIndex, Option<SourceId>)> = if bad_unchecked.is_empty() {
-        check(layout.chunks().collect())
+        shared
+            .bad_chunks(shared.layout.chunks().collect())
             .await
             .into_iter()
             .map(|i| (i, None))
