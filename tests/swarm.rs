@@ -43,6 +43,42 @@ fn get_json(dir: &Path, conf: &Path, what: &str) -> (i32, serde_json::Value, Str
     (run.code, line, run.stderr)
 }
 
+/// A `get` of `want` with `conf` that must fail: exit 1 and one clear error line, which
+/// is returned.
+fn failed_get(root: &Path, conf: &Path, want: &str) -> String {
+    let run = run_p2p(
+        root,
+        &["--config", conf.to_str().unwrap(), "get", want],
+        "",
+        LIMIT,
+    );
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one clear line: {}", run.stderr);
+    lines[0].to_string()
+}
+
+/// A real peer `name` on `ip` sharing `original` (a hard link in a share of its own).
+fn honest_peer(root: &Path, original: &Path, name: &str, ip: &str) -> Peer {
+    let share = root.join(format!("{name}-share"));
+    std::fs::create_dir_all(&share).unwrap();
+    std::fs::hard_link(original, share.join(original.file_name().unwrap())).unwrap();
+    Peer::start(root, name, ip, &[share], "")
+}
+
+/// A later `get` of `want` from `peer` alone, into the same download folder: it must
+/// succeed with the right bytes. Returns its `resumed` and `fetched` bytes.
+fn get_later_from(root: &Path, peer: &Peer, want: &str) -> (u64, u64) {
+    let conf = client(root, &[&peer.addr], 5);
+    let (code, line, err) = get_json(root, &conf, want);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(sha256_file(Path::new(line["path"].as_str().unwrap())), want);
+    (
+        line["resumed"].as_u64().unwrap(),
+        line["fetched"].as_u64().unwrap(),
+    )
+}
+
 #[test]
 fn three_peers_each_serve_a_share_of_one_file() {
     let dir = tempfile::tempdir().unwrap();
@@ -133,10 +169,7 @@ fn a_liar_that_wins_a_tie_on_the_chunk_list_gives_way_to_the_other_claim() {
     random_file(&original, 24 * MIB, 17);
     let want = sha256_file(&original);
     let liar = Listening::hostile(&original, "127.0.0.53", &["--mode", "false-chunks"]);
-    let share = root.join("share");
-    std::fs::create_dir_all(&share).unwrap();
-    std::fs::hard_link(&original, share.join("tie.bin")).unwrap();
-    let honest = Peer::start(root, "honest", "127.0.0.54", &[share], "");
+    let honest = honest_peer(root, &original, "honest", "127.0.0.54");
     let conf = client(root, &[&liar.addr, &honest.addr], 5);
     for round in 0..2 {
         let (code, line, err) = get_json(root, &conf, &want);
@@ -198,40 +231,17 @@ fn every_source_gone_keeps_the_part_and_a_later_get_completes() {
         &["--mode", "close-after", "--n", "6"],
     );
     let conf = client(root, &[&quitter.addr], 5);
-    let run = run_p2p(
-        root,
-        &["--config", conf.to_str().unwrap(), "get", &want],
-        "",
-        LIMIT,
-    );
-    assert_eq!(run.code, 1, "{}", run.stdout);
-    let lines: Vec<&str> = run.stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "one clear line: {}", run.stderr);
-    assert!(
-        lines[0].starts_with("error: every source failed"),
-        "{}",
-        run.stderr
-    );
+    let error = failed_get(root, &conf, &want);
+    assert!(error.starts_with("error: every source failed"), "{error}");
     let part = root.join("downloads").join(format!(".p2p-{want}.part"));
     assert!(part.exists(), "the .part is kept");
     drop(quitter);
 
-    let share = root.join("share");
-    std::fs::create_dir_all(&share).unwrap();
-    std::fs::hard_link(&original, share.join("c.bin")).unwrap();
-    let honest = Peer::start(root, "later", "127.0.0.50", &[share], "");
-    let conf = client(root, &[&honest.addr], 5);
-    let (code, line, err) = get_json(root, &conf, &want);
-    assert_eq!(code, 0, "{err}");
-    assert_eq!(sha256_file(Path::new(line["path"].as_str().unwrap())), want);
+    let honest = honest_peer(root, &original, "later", "127.0.0.50");
+    let (resumed, fetched) = get_later_from(root, &honest, &want);
     // What arrived before the cut (the peer's close may reset some in flight) is kept.
-    let resumed = line["resumed"].as_u64().unwrap();
-    assert!(resumed >= MIB, "{line}");
-    assert_eq!(
-        line["fetched"].as_u64().unwrap() + resumed,
-        24 * MIB,
-        "{line}"
-    );
+    assert!(resumed >= MIB, "resumed {resumed}");
+    assert_eq!(fetched + resumed, 24 * MIB);
     assert!(!part.exists());
 }
 
@@ -252,19 +262,10 @@ fn a_single_liar_is_caught_by_the_whole_file_hash_and_a_later_get_fetches_only_w
         &["--mode", "corrupt-chunk", "--n", "13"],
     );
     let conf = client(root, &[&liar.addr], 5);
-    let run = run_p2p(
-        root,
-        &["--config", conf.to_str().unwrap(), "get", &want],
-        "",
-        LIMIT,
-    );
-    assert_eq!(run.code, 1, "{}", run.stdout);
-    let lines: Vec<&str> = run.stderr.lines().collect();
-    assert_eq!(lines.len(), 1, "one clear line: {}", run.stderr);
+    let error = failed_get(root, &conf, &want);
     assert!(
-        lines[0].contains(&liar.addr) && lines[0].contains("do not match chunk 13"),
-        "{}",
-        run.stderr
+        error.contains(&liar.addr) && error.contains("do not match chunk 13"),
+        "{error}"
     );
     let downloads = root.join("downloads");
     let landed: Vec<_> = std::fs::read_dir(&downloads)
@@ -278,23 +279,13 @@ fn a_single_liar_is_caught_by_the_whole_file_hash_and_a_later_get_fetches_only_w
     assert!(part.exists(), "the good chunks are kept");
     drop(liar);
 
-    let share = root.join("share");
-    std::fs::create_dir_all(&share).unwrap();
-    std::fs::hard_link(&original, share.join("one.bin")).unwrap();
-    let honest = Peer::start(root, "honest", "127.0.0.52", &[share], "");
-    let conf = client(root, &[&honest.addr], 5);
-    let (code, line, err) = get_json(root, &conf, &want);
-    assert_eq!(code, 0, "{err}");
-    assert_eq!(sha256_file(Path::new(line["path"].as_str().unwrap())), want);
+    let honest = honest_peer(root, &original, "honest", "127.0.0.52");
+    let (resumed, fetched) = get_later_from(root, &honest, &want);
     // Usually (15 in 16) chunk 13 went unchecked, the whole file arrived and only chunk
     // 13 was bad: 23 MiB kept. Else a spot check caught it on arrival and the liar was
     // dropped there: the 13 chunks before it (and any after it already in) are kept.
-    let (resumed, fetched) = (
-        line["resumed"].as_u64().unwrap(),
-        line["fetched"].as_u64().unwrap(),
-    );
-    assert!(resumed >= 13 * MIB, "{line}");
-    assert_eq!(resumed + fetched, 24 * MIB, "{line}");
+    assert!(resumed >= 13 * MIB, "resumed {resumed}");
+    assert_eq!(resumed + fetched, 24 * MIB);
 }
 
 #[test]
