@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # benches/run.sh — p2p's end-to-end benchmarks, with their baselines, in one run.
 #
-#   benches/run.sh              # ~2.5 min on 2 cores (+ the build); table on stdout, progress on stderr
+#   benches/run.sh              # ~6 min on 2 cores (+ the build); table on stdout, progress on stderr
 #   benches/run.sh --micro      # also the criterion micro-benchmarks (codec, verify), --quick: +1 min
 #
 # Installs what it needs (Debian: iperf3, nginx-light, curl, openssl, time), builds the
 # release binaries, makes its data in a temp dir (~3.2 GiB; removed at the end), and
 # prints ONE markdown table: medians, ratios, the targets and whether each is met.
-# Everything runs on loopback addresses (127.0.0.0/8) and every process it starts is
-# stopped when it ends, however it ends.
+# Everything runs on loopback addresses (127.0.0.0/8), or, for cases 7 and 8 (as root),
+# in network namespaces it makes and deletes; every process it starts is stopped when it
+# ends, however it ends.
 #
 # Knobs (environment): BENCH_RUNS (runs per transfer, default 5), BENCH_BIG_MIB (1024),
 # BENCH_COLD_FILES (1000) and BENCH_COLD_MIB (2048), BENCH_WARM_FILES (10000),
 # BENCH_PEERS (100), BENCH_SEARCHES (100), BENCH_CLIENTS (200), BENCH_READ_MIB (16),
+# BENCH_LINK_RUNS (3: rounds over the shaped links of cases 7 and 8),
 # BENCH_BUDGET_S (840: the watchdog), TMPDIR (where the temp dir goes), BENCH_RESULTS
 # (a file to keep the raw samples in).
 set -euo pipefail
@@ -27,6 +29,7 @@ NPEERS=${BENCH_PEERS:-100}
 SEARCHES=${BENCH_SEARCHES:-100}
 CLIENTS=${BENCH_CLIENTS:-200}
 READ_MIB=${BENCH_READ_MIB:-16}
+LINK_RUNS=${BENCH_LINK_RUNS:-3}
 BUDGET_S=${BENCH_BUDGET_S:-840}
 MICRO=0
 for arg in "$@"; do
@@ -43,6 +46,7 @@ die() { say "error: $*"; exit 1; }
 
 # ---------------------------------------------------------------- processes, cleanup
 PIDS=()
+NETNS=() # network namespaces this run made (cases 7 and 8), deleted by cleanup
 T=""
 cleanup() {
   local rc=$?
@@ -56,6 +60,8 @@ cleanup() {
     sleep 0.1
   done
   for pid in "${PIDS[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
+  local ns
+  for ns in "${NETNS[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
   if [ -n "$T" ] && [ -d "$T" ]; then rm -rf "$T"; fi
   exit "$rc"
 }
@@ -109,6 +115,7 @@ command -v curl >/dev/null || need+=(curl)
 command -v openssl >/dev/null || need+=(openssl)
 [ -x /usr/bin/time ] || need+=(time)
 command -v python3 >/dev/null || need+=(python3)
+command -v tc >/dev/null || need+=(iproute2)
 if [ ${#need[@]} -gt 0 ]; then
   say "installing ${need[*]} (apt-get)"
   command -v apt-get >/dev/null || die "missing ${need[*]} and no apt-get"
@@ -395,11 +402,16 @@ seed_get() {
   rec "$1" "$(((BIG_BYTES * 1000) / get_ns))"
   rm -f "$T/dl/seed.bin"
 }
-# CPU time (ticks) the four p2p peers have used so far (the idle ones add next to nothing).
+# CPU time (ticks) the serving p2p peers have used so far (the idle ones add next to nothing).
 peers_cpu_ticks() {
-  cat "/proc/$PID_peer1/stat" "/proc/$PID_peer2/stat" "/proc/$PID_peer3/stat" "/proc/$PID_peer4/stat" |
-    awk '{t += $14 + $15} END {print t}'
+  local pid
+  for pid in "${SERVING[@]}"; do cat "/proc/$pid/stat"; done | awk '{t += $14 + $15} END {print t}'
 }
+# The client p2p_get runs: its config, the command it runs in (a network namespace for
+# the shaped links), and the peers whose CPU counts as the serving side's.
+CLIENT_CONF=""
+CLIENT_IN=()
+SERVING=()
 # p2p_get CASE ARGS...: one timed, verified `get`; records wall MB/s, reported MB/s, RSS.
 p2p_get() {
   local case=$1
@@ -407,8 +419,8 @@ p2p_get() {
   local t0 t1 path rss user sys cpu0
   cpu0=$(peers_cpu_ticks)
   t0=$(now_ns)
-  if ! timeout 300 /usr/bin/time -f '%M %U %S' -o "$T/rss.txt" \
-    "$P2P" --config "$T/client/p2p.conf" --json get "$HASH" "$@" >"$T/get.json" 2>"$T/get.err"; then
+  if ! timeout 300 "${CLIENT_IN[@]}" /usr/bin/time -f '%M %U %S' -o "$T/rss.txt" \
+    "$P2P" --config "$CLIENT_CONF" --json get "$HASH" "$@" >"$T/get.json" 2>"$T/get.err"; then
     rec "${case}_error" "$(tail -1 "$T/get.err")"
     return 0
   fi
@@ -434,6 +446,8 @@ p2p_get() {
   rm -f "$path"
 }
 
+CLIENT_CONF=$T/client/p2p.conf
+SERVING=("$PID_peer1" "$PID_peer2" "$PID_peer3" "$PID_peer4")
 # Once each, outside the timed runs: every way lands exactly the file's bytes.
 timeout 120 curl -sSf -o "$T/dl/curl.bin" "$URL"
 [ "$(openssl dgst -sha256 -r "$T/dl/curl.bin" | cut -d' ' -f1)" = "$HASH" ] || die "curl got other bytes"
@@ -486,6 +500,143 @@ for i in 1 2 3; do
 done
 stop "$PID_nginx"
 stop "$PID_seed"
+
+# ---------------------------------------------------------------- cases 7 and 8: shaped links
+# Real links, not loopback: network namespaces this run makes, joined by veth pairs whose
+# sending end (the server's) is shaped with `tc tbf`. Nothing leaves the machine. The client
+# namespace has one veth per server namespace, each on its own /24 (10.203.K.0/24).
+#   7. link saturation: one server behind 1 Gbit/s; `iperf3 -R` over it (the limit) and a
+#      1 GiB `get --from` it, turn about in each round.
+#   8. sources add up: three servers, each behind its own 200 Mbit/s link; three `iperf3 -R`
+#      at once (the sum of the links) and a 1 GiB `get` from all three, and `curl` from an
+#      nginx behind one of the links (4 s, its mean rate).
+links_unavailable() {
+  [ "$(id -u)" = 0 ] || { echo "needs root (ip netns)"; return; }
+  command -v ip >/dev/null && command -v tc >/dev/null || { echo "needs ip and tc (iproute2)"; return; }
+  local probe=p2pb$$-probe
+  ip netns add "$probe" 2>/dev/null || { echo "ip netns add does not work here"; return; }
+  ip netns del "$probe"
+}
+why_not=$(links_unavailable)
+if [ -n "$why_not" ]; then
+  say "cases 7 and 8 skipped: $why_not"
+  rec links_skipped "$why_not"
+else
+  say "cases 7 and 8: network namespaces joined by veth pairs shaped with tbf (1 Gbit/s; 3 × 200 Mbit/s)"
+  NS_C=p2pb$$-c
+  ip netns add "$NS_C" && NETNS+=("$NS_C")
+  ip -n "$NS_C" link set lo up
+  for k in 1 2 3; do
+    ns=p2pb$$-s$k
+    ip netns add "$ns" && NETNS+=("$ns")
+    ip -n "$ns" link set lo up
+    ip link add "p2pbs$k" netns "$ns" type veth peer name "p2pbc$k" netns "$NS_C"
+    ip -n "$ns" addr add "10.203.$k.1/24" dev "p2pbs$k"
+    ip -n "$NS_C" addr add "10.203.$k.2/24" dev "p2pbc$k"
+    ip -n "$ns" link set "p2pbs$k" up
+    ip -n "$NS_C" link set "p2pbc$k" up
+    start "iperf_s$k" ip netns exec "$ns" iperf3 -s -B "10.203.$k.1"
+    mkdir -p "$T/lpeer$k/state"
+    cat >"$T/lpeer$k/p2p.conf" <<EOF
+[node]
+name = "lpeer$k"
+listen = "10.203.$k.1:7000"
+state_dir = "$T/lpeer$k/state"
+[share]
+dirs = ["$D/p1"]
+EOF
+    start "lpeer$k" ip netns exec "$ns" "$P2P" serve --config "$T/lpeer$k/p2p.conf"
+  done
+  # shape K RATE BURST: the server's sending end of link K.
+  shape() { ip netns exec "p2pb$$-s$1" tc qdisc replace dev "p2pbs$1" root tbf rate "$2" burst "$3" latency 50ms; }
+  # link_iperf K: one 4 s `iperf3 -R` over link K (the server sends). On stdout: MB/s, and
+  # the CPU-seconds per GiB of the receiving and the sending iperf3 (iperf3's own figures).
+  link_iperf() {
+    timeout 30 ip netns exec "$NS_C" iperf3 -c "10.203.$1.1" -R -t 4 -J >"$T/liperf$1.json" 2>/dev/null &&
+      json "$T/liperf$1.json" '" ".join(str(round(v, 2)) for v in (
+        j["end"]["sum_received"]["bits_per_second"] / 8e6,
+        *(j["end"]["cpu_utilization_percent"][k] / 100 * j["end"]["sum_received"]["seconds"]
+          / (j["end"]["sum_received"]["bytes"] / 2**30) for k in ("host_total", "remote_total"))))'
+  }
+  mkdir -p "$T/lclient/state" "$T/lclient/dl"
+  cat >"$T/lclient/p2p.conf" <<EOF
+[node]
+name = "link-client"
+listen = "10.203.1.2:0"
+state_dir = "$T/lclient/state"
+[peers]
+addrs = ["10.203.1.1:7000", "10.203.2.1:7000", "10.203.3.1:7000"]
+[download]
+dir = "$T/lclient/dl"
+share = false
+EOF
+  CLIENT_CONF=$T/lclient/p2p.conf
+  CLIENT_IN=(ip netns exec "$NS_C")
+  SERVING=("$PID_lpeer1" "$PID_lpeer2" "$PID_lpeer3")
+  for k in 1 2 3; do
+    pid_var=PID_lpeer$k
+    wait_line "$T/lpeer$k.out" '^listening on ' 120 "${!pid_var}" || die "lpeer$k did not start: $(cat "$T/lpeer$k.err")"
+  done
+
+  shape 1 1gbit 256kb
+  for round in $(seq "$LINK_RUNS"); do
+    say "case 7, round $round of $LINK_RUNS: iperf3 and a ${BIG_MIB} MiB get over one 1 Gbit/s link"
+    if ((round % 2)); then
+      link_iperf 1 >"$T/liperf1.txt" || true
+      p2p_get case7 --from 10.203.1.1:7000
+    else
+      p2p_get case7 --from 10.203.1.1:7000
+      link_iperf 1 >"$T/liperf1.txt" || true
+    fi
+    read -r mbps rx_cpu tx_cpu <"$T/liperf1.txt" || true
+    if [ -n "${tx_cpu:-}" ]; then
+      rec case7_iperf_mbps "$mbps"
+      rec case7_iperf_rx_cpu "$rx_cpu"
+      rec case7_iperf_tx_cpu "$tx_cpu"
+    fi
+  done
+
+  # nginx behind link 1, for curl over one 200 Mbit/s link.
+  mkdir -p "$T/lnginx/tmp"
+  sed -e "s#listen 127.0.0.1:$NGINX_PORT;#listen 10.203.1.1:8080;#" -e "s#$T/nginx#$T/lnginx#g" \
+    "$T/nginx/nginx.conf" >"$T/lnginx/nginx.conf"
+  start lnginx ip netns exec "p2pb$$-s1" "$NGINX" -p "$T/lnginx" -c "$T/lnginx/nginx.conf" -e "$T/lnginx/error.log" -g 'daemon off;'
+  for k in 1 2 3; do shape "$k" 200mbit 64kb; done
+  for round in $(seq "$LINK_RUNS"); do
+    say "case 8, round $round of $LINK_RUNS: 3 × iperf3 at once, a ${BIG_MIB} MiB get from 3 peers, curl; each link 200 Mbit/s"
+    waits=()
+    for k in 1 2 3; do
+      link_iperf "$k" >"$T/liperf$k.txt" &
+      waits+=($!)
+    done
+    wait "${waits[@]}" || true
+    # Three lines of "MB/s rx-CPU tx-CPU": the sum of the rates, the CPU per GiB of all.
+    sum=$(cat "$T"/liperf{1,2,3}.txt | python3 -c '
+import sys
+rows = [list(map(float, line.split())) for line in sys.stdin if line.strip()]
+if len(rows) == 3 and all(len(r) == 3 for r in rows):
+    total = sum(r[0] for r in rows)
+    print(round(total, 1), *(round(sum(r[0] * r[k] for r in rows) / total, 2) for k in (1, 2)))')
+    if [ -n "$sum" ]; then
+      read -r mbps rx_cpu tx_cpu <<<"$sum"
+      rec case8_iperf_sum_mbps "$mbps"
+      rec case8_iperf_rx_cpu "$rx_cpu"
+      rec case8_iperf_tx_cpu "$tx_cpu"
+    fi
+    p2p_get case8
+    v=$(timeout 30 ip netns exec "$NS_C" curl -sS -o /dev/null --max-time 4 -w '%{speed_download}' \
+      http://10.203.1.1:8080/big.bin 2>/dev/null) || true # exit 28: the 4 s are up, as meant
+    [ -n "$v" ] && rec case8_curl_mbps "$(python3 -c "print(round($v / 1e6, 1))")"
+  done
+  for k in 1 2 3; do
+    pid_var=PID_lpeer$k
+    rec case8_server_rss_kib "$(vmhwm_kib "${!pid_var}")"
+    stop "${!pid_var}"
+    pid_var=PID_iperf_s$k
+    stop "${!pid_var}"
+  done
+  stop "$PID_lnginx"
+fi
 
 # ---------------------------------------------------------------- case 5
 say "case 5: $CLIENTS clients at once, each reading a ${READ_MIB} MiB file from one peer"

@@ -61,8 +61,9 @@ pub fn download_limit() -> &'static TokenBucket {
 /// The address outgoing connections come from, when the node listens on one address.
 static SOURCE_IP: OnceLock<IpAddr> = OnceLock::new();
 
-/// Makes every later outgoing connection come from `ip` (a peer's own listen address,
-/// so that other peers' allow-lists see the address they were told about). Set once.
+/// Makes every later outgoing connection to a loopback address come from `ip` (a peer's
+/// own loopback listen address, so that other local peers' allow-lists see the address
+/// they were told about). Set once.
 pub fn bind_outgoing_to(ip: IpAddr) {
     if !ip.is_unspecified() {
         let _ = SOURCE_IP.set(ip);
@@ -70,10 +71,11 @@ pub fn bind_outgoing_to(ip: IpAddr) {
 }
 
 async fn connect_from(addr: SocketAddr) -> std::io::Result<TcpStream> {
-    // A loopback source cannot reach another host (nor the other way round): only bind
-    // where the source can be routed to the destination.
+    // Only loopback to loopback: there every 127.x address reaches every other. Between
+    // hosts the kernel's route picks the source; a multi-homed host's listen address is
+    // often not one its peers on another link can answer (found with three veth links).
     let usable = |ip: &&IpAddr| {
-        ip.is_ipv4() == addr.is_ipv4() && ip.is_loopback() == addr.ip().is_loopback()
+        ip.is_ipv4() == addr.is_ipv4() && ip.is_loopback() && addr.ip().is_loopback()
     };
     let Some(&source) = SOURCE_IP.get().filter(usable) else {
         return TcpStream::connect(addr).await;
