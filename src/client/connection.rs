@@ -508,25 +508,27 @@ impl Connection {
         }
     }
 
-    /// Reads `len` body bytes into `dest` (cleared first); file data (`throttled`) is
-    /// held to `[download] max_rate` as it arrives.
+    /// Reads `len` body bytes into `dest`, which ends up exactly `len` long (on an error,
+    /// its content is undefined); file data (`throttled`) is held to `[download]
+    /// max_rate` as it arrives.
+    ///
+    /// `dest` is resized, not cleared: a reused buffer already `len` long is overwritten
+    /// in place, without zeroing a MiB per piece first (1.7 % of a P2P/2 get's CPU).
     async fn read_body(
         &mut self,
         len: usize,
         dest: &mut Vec<u8>,
         throttled: bool,
     ) -> Result<(), ClientError> {
-        dest.clear();
+        dest.resize(len, 0);
         let buffered = (self.end - self.start).min(len);
-        dest.extend_from_slice(&self.buf[self.start..self.start + buffered]);
+        dest[..buffered].copy_from_slice(&self.buf[self.start..self.start + buffered]);
         self.start += buffered;
         if throttled {
             download_limit().admit(buffered as u64).await;
         }
-        if dest.len() < len {
-            let have = dest.len();
-            dest.resize(len, 0);
-            let mut got = have;
+        if buffered < len {
+            let mut got = buffered;
             while got < len {
                 let n = with_timeout(
                     &self.peer,

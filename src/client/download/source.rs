@@ -351,14 +351,14 @@ async fn pause_unless_done(pause: Duration, shared: &Shared) -> bool {
     }
 }
 
-/// Reads one piece: a single data frame of exactly `want` bytes, into `buf`.
+/// Reads one piece: a single data frame of exactly `want` bytes, into `buf` (a reused
+/// buffer, overwritten in place).
 async fn receive_piece(
     conn: &mut Connection,
     want: usize,
     buf: &mut Vec<u8>,
     bytes: &mut u64,
 ) -> Result<(), SourceError> {
-    buf.clear();
     conn.recv_data(buf).await?;
     let got = buf.len();
     *bytes += got as u64;

