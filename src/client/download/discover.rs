@@ -86,7 +86,7 @@ async fn open_with_info(
 /// What asking a peer again during a download found.
 pub enum Asked {
     /// It has (some of) the file, with the agreed layout and chunk list.
-    Joins(AgreedSource),
+    Joins(Box<AgreedSource>),
     /// Not now (it does not have the file yet, or could not be reached): ask later.
     NotYet,
     /// Its claim disagrees with the download's, or is impossible: never ask again.
@@ -114,11 +114,11 @@ pub async fn ask_again(
         return Asked::Never;
     }
     match have_of(&info, layout.chunk_count()) {
-        Ok(have) => Asked::Joins(AgreedSource {
+        Ok(have) => Asked::Joins(Box::new(AgreedSource {
             peer: peer.clone(),
             conn,
             have,
-        }),
+        })),
         Err(()) => Asked::Never,
     }
 }
@@ -139,7 +139,7 @@ pub async fn ask_all(
     .await
     .into_iter()
     .filter_map(|asked| match asked {
-        Asked::Joins(source) => Some(source),
+        Asked::Joins(source) => Some(*source),
         Asked::NotYet | Asked::Never => None,
     })
     .collect()

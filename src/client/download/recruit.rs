@@ -122,7 +122,7 @@ impl Recruiter {
                     Asked::Joins(source) => {
                         tracing::debug!(%peer, partial = source.have.is_some(), "joins the download");
                         pool.retain(|w| w.peer != peer);
-                        lock(&self.joined).push_back(source);
+                        lock(&self.joined).push_back(*source);
                     }
                     Asked::NotYet => {
                         if let Some(w) = pool.iter_mut().find(|w| w.peer == peer) {
