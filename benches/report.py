@@ -385,6 +385,13 @@ if busy and own and secs:
         f"processes; the rest ({others:.0f} s, {100 * others / (secs[0] * float(text('env_nproc', '1'))):.0f} % of "
         "the machine) went to kernel threads and anything else running, which skews the figures when large."
     )
+steal = nums("env_steal_s")
+if steal and secs:
+    print()
+    print(
+        f"Steal time during the run: {steal[0]:.0f} core-seconds ({100 * steal[0] / (secs[0] * float(text('env_nproc', '1'))):.0f} % "
+        "of the machine): the hypervisor ran others while this VM wanted to; every figure is slower by about that much."
+    )
 print()
 print("| case | measure | median | of the limit | target | status |")
 print("|---|---|---:|---|---|---|")

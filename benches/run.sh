@@ -166,6 +166,9 @@ rec env_load_start "$(cut -d' ' -f1-3 /proc/loadavg)"
 # Busy CPU time of the whole machine (jiffies), to tell apart below what this run used.
 machine_busy() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
 BUSY_START=$(machine_busy)
+# Steal time: what the hypervisor gave to others while this VM wanted to run.
+machine_steal() { awk '/^cpu / {print $9}' /proc/stat; }
+STEAL_START=$(machine_steal)
 times >"$T/times0.txt" # in this shell, not a subshell: CPU time of its reaped children
 children_s() { sed -n 2p "$1" | python3 -c '
 import re, sys
@@ -781,6 +784,7 @@ fi
 rec env_seconds "$((SECONDS - STARTED))"
 rec env_load_end "$(cut -d' ' -f1-3 /proc/loadavg)"
 rec env_busy_s "$((($(machine_busy) - BUSY_START) / $(getconf CLK_TCK)))"
+rec env_steal_s "$((($(machine_steal) - STEAL_START) / $(getconf CLK_TCK)))"
 # `times`, second line: user and system time of this script's children (all reaped).
 times >"$T/times1.txt"
 rec env_own_s "$(python3 -c 'import sys; print(round(float(sys.argv[2]) - float(sys.argv[1])))' \
