@@ -149,7 +149,7 @@ pub async fn run(
     let mut tracker = ChunkTracker::new(layout, &already);
     if share.is_some() && (sources.len() > 1 || !others.is_empty()) {
         // Perhaps a swarm: peers that start at once should not fetch alike (tracker.rs).
-        // A download nobody can fetch from has no one to differ from: lowest first keeps
+        // A download that is not shared has no one to differ from: lowest first keeps
         // its writes in order and the whole-file hasher right behind them.
         tracker.spread_out();
     }
