@@ -214,20 +214,35 @@ fn a_peer_shares_what_it_has_while_it_downloads() {
         "{have}"
     );
     let got = (0..64).find(|&i| has(&have, i)).unwrap();
-    let lacking = (0..64)
-        .rev()
-        .find(|&i| !has(&have, i))
-        .expect("B is not done yet");
     let (_, read) = wire(&b_addr, &hash, Some(got));
     assert_eq!(
         read.unwrap(),
         format!("data {}", chunk_sha(&original, got, chunk_size))
     );
-    let (_, read) = wire(&b_addr, &hash, Some(lacking));
-    assert!(
-        read.as_deref().unwrap().contains("\"unavailable\""),
-        "{read:?}"
-    );
+    // A chunk B lacks is `unavailable`. Asking for `info` makes B spread its fetches
+    // out (it is shared now), so the chunk picked may arrive between the two asks: then
+    // it must be the right bytes, and another lacking chunk is asked for.
+    let mut refused = None;
+    let mut have = have;
+    for _ in 0..5 {
+        let Some(lacking) = (0..64).rev().find(|&i| !has(&have, i)) else {
+            break;
+        };
+        let (_, read) = wire(&b_addr, &hash, Some(lacking));
+        let read = read.unwrap();
+        if read.contains("\"unavailable\"") {
+            refused = Some(lacking);
+            break;
+        }
+        assert_eq!(
+            read,
+            format!("data {}", chunk_sha(&original, lacking, chunk_size)),
+            "chunk {lacking}, lacking a moment ago"
+        );
+        let (info, _) = wire(&b_addr, &hash, None);
+        have = info["have"].as_str().unwrap_or_default().to_string();
+    }
+    assert!(refused.is_some(), "B never refused a chunk it lacked");
 
     // C knows only B: its search finds nothing (partial files are not listed), and its
     // get takes the file from B while B is still downloading it.
