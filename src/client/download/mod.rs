@@ -189,6 +189,10 @@ pub async fn download(
         let mut layout = agreed.layout;
         let mut chunks = agreed.chunks;
         let mut sources = agreed.sources;
+        // Some peer claimed another chunk list: every chunk is checked on arrival, so a
+        // liar that won the vote is found out by its own chunks (not only by luck of the
+        // spot checks), and the next claim is tried.
+        let disputed = !agreed.others.is_empty();
         let mut other_claims = agreed.others.into_iter();
         let outcome = loop {
             // Everyone asked who is not a source now may become one.
@@ -214,6 +218,7 @@ pub async fn download(
                 &part,
                 share,
                 plan.stall_timeout,
+                disputed,
                 progress,
             )
             .await

@@ -42,6 +42,9 @@ pub(super) struct Shared {
     pub(super) stall_timeout: Duration,
     /// Picks the chunks spot-checked under one hash pass (its keys are random).
     pub(super) spot_checks: std::collections::hash_map::RandomState,
+    /// Every chunk is checked as it lands: the chunk list was disputed (some peer's list
+    /// disagreed), so the one that won may be a liar's, and only its own chunks can tell.
+    pub(super) check_every: bool,
 }
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -132,6 +135,7 @@ impl Shared {
     pub(super) fn check_chunk(&self, index: ChunkIndex) -> bool {
         use std::hash::BuildHasher;
         index.get() == 0
+            || self.check_every
             || self
                 .spot_checks
                 .hash_one(index.get())

@@ -88,6 +88,7 @@ pub async fn run(
     part: &crate::client::landing::PartFile,
     share: Option<ShareAsItArrives>,
     stall_timeout: Duration,
+    disputed: bool,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<SwarmOutcome, SwarmError> {
     let disk = |source| {
@@ -187,6 +188,7 @@ pub async fn run(
         partial,
         stall_timeout,
         spot_checks: Default::default(),
+        check_every: disputed,
     });
     let guard = CheckpointOnDrop(shared.clone());
 
