@@ -612,42 +612,33 @@ impl Connection {
                     .find(|&level| sure >= level)
                     .unwrap_or(1);
                 self.wake_at(level);
+                // A peer slower than the level a patience allows (a low `max_upload_rate`,
+                // a crowded uplink) must not look stalled: past the patience, any byte
+                // wakes the read again, within the same time-out. Nothing is lost by
+                // dropping the read (TLS keeps what it took).
+                let mut patient = None;
                 let mut limit = self.io_timeout;
                 if self.wake_at > 1 {
-                    // A peer slower than the level a patience allows (a low
-                    // `max_upload_rate`, a crowded uplink) must not look stalled: past the
-                    // patience, any byte wakes the read again, within the same time-out.
-                    // Nothing is lost by dropping the read (TLS keeps what it took).
-                    let waited =
-                        runtime::timeout(WAKE_PATIENCE, self.stream.read(&mut dest[got..])).await;
-                    match waited {
-                        Ok(read) => {
-                            let n = read.map_err(|e| self.io_error(e))?;
-                            if n == 0 {
-                                return Err(ClientError::Closed {
-                                    peer: self.peer.clone(),
-                                });
-                            }
-                            got += n;
-                            if throttled {
-                                download_limit().admit(n as u64).await;
-                            }
-                            continue;
-                        }
+                    let read = self.stream.read(&mut dest[got..]);
+                    match runtime::timeout(WAKE_PATIENCE, read).await {
+                        Ok(read) => patient = Some(read.map_err(|e| self.io_error(e))?),
                         Err(_) => {
                             self.wake_at(1);
                             limit = limit.saturating_sub(WAKE_PATIENCE);
                         }
                     }
                 }
-                let n = with_timeout(
-                    &self.peer,
-                    "read",
-                    limit,
-                    self.stream.read(&mut dest[got..]),
-                )
-                .await?
-                .map_err(|e| self.io_error(e))?;
+                let n = match patient {
+                    Some(n) => n,
+                    None => with_timeout(
+                        &self.peer,
+                        "read",
+                        limit,
+                        self.stream.read(&mut dest[got..]),
+                    )
+                    .await?
+                    .map_err(|e| self.io_error(e))?,
+                };
                 if n == 0 {
                     return Err(ClientError::Closed {
                         peer: self.peer.clone(),
