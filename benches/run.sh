@@ -331,18 +331,25 @@ for i in 1 2 3 4; do
 done
 # The client knows peers 1-3 (case 2 downloads from all it knows); peer 4 only by --from.
 PLAIN_ADDR=${ADDRS[3]}
-mkdir -p "$T/client/state" "$T/client/dl"
-cat >"$T/client/p2p.conf" <<EOF
+# client_conf DIR NAME LISTEN PEER...: a downloading client's p2p.conf in DIR (it
+# shares nothing, not even what it downloads, so nobody asks it for anything).
+client_conf() {
+  local dir=$1 name=$2 listen=$3
+  shift 3
+  mkdir -p "$dir/state" "$dir/dl"
+  cat >"$dir/p2p.conf" <<EOF
 [node]
-name = "bench-client"
-listen = "127.0.0.9:0"
-state_dir = "$T/client/state"
+name = "$name"
+listen = "$listen"
+state_dir = "$dir/state"
 [peers]
-addrs = ["${ADDRS[0]}", "${ADDRS[1]}", "${ADDRS[2]}"]
+addrs = [$(printf '"%s", ' "$@" | sed 's/, $//')]
 [download]
-dir = "$T/client/dl"
+dir = "$dir/dl"
 share = false
 EOF
+}
+client_conf "$T/client" bench-client 127.0.0.9:0 "${ADDRS[0]}" "${ADDRS[1]}" "${ADDRS[2]}"
 
 cat >"$T/seed_get.py" <<'EOF'
 # A seed client as the seed design has it: ask a name, then download:<hash> to EOF,
@@ -561,18 +568,7 @@ EOF
         *(j["end"]["cpu_utilization_percent"][k] / 100 * j["end"]["sum_received"]["seconds"]
           / (j["end"]["sum_received"]["bytes"] / 2**30) for k in ("host_total", "remote_total"))))'
   }
-  mkdir -p "$T/lclient/state" "$T/lclient/dl"
-  cat >"$T/lclient/p2p.conf" <<EOF
-[node]
-name = "link-client"
-listen = "10.203.1.2:0"
-state_dir = "$T/lclient/state"
-[peers]
-addrs = ["10.203.1.1:7000", "10.203.2.1:7000", "10.203.3.1:7000"]
-[download]
-dir = "$T/lclient/dl"
-share = false
-EOF
+  client_conf "$T/lclient" link-client 10.203.1.2:0 10.203.1.1:7000 10.203.2.1:7000 10.203.3.1:7000
   CLIENT_CONF=$T/lclient/p2p.conf
   CLIENT_IN=(ip netns exec "$NS_C")
   SERVING=("$PID_lpeer1" "$PID_lpeer2" "$PID_lpeer3")

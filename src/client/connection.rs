@@ -17,7 +17,7 @@ use rustls::pki_types::ServerName;
 use serde::de::DeserializeOwned;
 use socket2::{Domain, Protocol, Socket, Type};
 
-use super::{dialer, ClientError, PeerAddr, CONNECT_TIMEOUT};
+use super::{dialer, wake, ClientError, PeerAddr, CONNECT_TIMEOUT};
 use crate::content::PeerId;
 use crate::protocol::frame::{self, FrameType, HEADER_LEN};
 use crate::protocol::legacy::NONE_ANSWER;
@@ -326,21 +326,6 @@ enum Stream {
 /// 2,000 for P2P/1 (strace, issue 13's bench). Writes pass straight through.
 const TLS_READ_BUFFER: usize = 256 * 1024;
 
-/// While a data body is read, the task wakes only once this much of it is queued on the
-/// socket (`SO_RCVLOWAT`), not at every segment. Over a 1 Gbit/s link a GiB took 15,000
-/// wakeups (epoll, futexes, timers: 1.4 s of system time), over three 200 Mbit/s links
-/// 180,000 reads of 6 KiB each; the receiving iperf3, reading 128 KiB at once, a tenth of
-/// that CPU (benches/run.sh cases 7 and 8).
-const WAKE_AT: usize = 256 * 1024;
-
-/// How long a read waits for a raised level before it takes any byte: 256 KiB come in
-/// 2 ms at 1 Gbit/s, 100 ms at 20 Mbit/s; slower than that, a read wakes this often.
-const WAKE_PATIENCE: Duration = Duration::from_millis(100);
-
-/// Body bytes TLS may hold above the socket besides its read buffer: the record rustls
-/// is putting together and the plaintext of the last one it opened (16 KiB each, at most).
-const TLS_HELD: usize = 64 * 1024;
-
 impl Stream {
     fn socket(&self) -> &TcpStream {
         match self {
@@ -354,32 +339,8 @@ impl Stream {
     fn held(&self) -> usize {
         match self {
             Stream::Plain(_) => 0,
-            Stream::Tls(s) => s.get_ref().0.buffer().len() + TLS_HELD,
+            Stream::Tls(s) => s.get_ref().0.buffer().len() + wake::TLS_HELD,
         }
-    }
-}
-
-/// Sets `SO_RCVLOWAT`: readiness (and so a read's wakeup) only once `bytes` are queued.
-/// Only ever set to bytes the peer has committed to send (the rest of a data frame's
-/// body), so a read cannot wait for bytes that never come; the kernel also wakes on EOF,
-/// an error, or a receive window too small to reach it.
-fn set_wake_at(socket: &TcpStream, bytes: usize) -> std::io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
-    // SAFETY: a valid open socket descriptor (borrowed from `socket` for the call) and a
-    // pointer to a live c_int with its exact size, as setsockopt(2) expects.
-    let done = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVLOWAT,
-            (&value as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    match done {
-        0 => Ok(()),
-        _ => Err(std::io::Error::last_os_error()),
     }
 }
 
@@ -463,7 +424,7 @@ impl Connection {
     fn wake_at(&mut self, bytes: usize) {
         let bytes = bytes.max(1);
         if bytes != self.wake_at && (self.wake_at != 0 || bytes == 1) {
-            self.wake_at = match set_wake_at(self.stream.socket(), bytes) {
+            self.wake_at = match wake::set_wake_at(self.stream.socket(), bytes) {
                 Ok(()) => bytes,
                 Err(_) => 0,
             };
@@ -605,13 +566,7 @@ impl Connection {
         if buffered < len {
             let mut got = buffered;
             while got < len {
-                // Levels rather than the exact rest: one setsockopt for many reads.
-                let sure = (len - got).saturating_sub(self.stream.held());
-                let level = [WAKE_AT, WAKE_AT / 4, WAKE_AT / 16]
-                    .into_iter()
-                    .find(|&level| sure >= level)
-                    .unwrap_or(1);
-                self.wake_at(level);
+                self.wake_at(wake::level((len - got).saturating_sub(self.stream.held())));
                 // A peer slower than the level a patience allows (a low `max_upload_rate`,
                 // a crowded uplink) must not look stalled: past the patience, any byte
                 // wakes the read again, within the same time-out. Nothing is lost by
@@ -620,11 +575,11 @@ impl Connection {
                 let mut limit = self.io_timeout;
                 if self.wake_at > 1 {
                     let read = self.stream.read(&mut dest[got..]);
-                    match runtime::timeout(WAKE_PATIENCE, read).await {
+                    match runtime::timeout(wake::PATIENCE, read).await {
                         Ok(read) => patient = Some(read.map_err(|e| self.io_error(e))?),
                         Err(_) => {
                             self.wake_at(1);
-                            limit = limit.saturating_sub(WAKE_PATIENCE);
+                            limit = limit.saturating_sub(wake::PATIENCE);
                         }
                     }
                 }

@@ -20,6 +20,7 @@ mod probe;
 mod retry;
 mod search;
 mod select;
+mod wake;
 
 pub use crate::content::PeerAddr;
 pub use crate::protocol::message::{EntryKind, ListEntry};
