@@ -208,8 +208,13 @@ fn start_background_server(session: &mut Session) {
             if let Some(addr) = server.local_addr() {
                 eprintln!("serving on {addr} (--no-serve to stop that)");
             }
-            session.node.start_serving(&mut server);
-            runtime::spawn_detached(server.run(std::future::pending::<()>()));
+            match session.node.start_serving(&mut server) {
+                Ok(()) => runtime::spawn_detached(server.run(std::future::pending::<()>())),
+                Err(e) => eprintln!(
+                    "warning: not serving: {}; going on as a client only",
+                    crate::error_chain::error_chain(&e)
+                ),
+            }
         }
         Err(e) => eprintln!(
             "warning: {}; going on as a client only",
@@ -241,16 +246,24 @@ fn serve_mode(config_path: Option<&Path>) -> i32 {
     };
     scan_and_report(&shares, &settings.download.dir);
     let counters = server.counters();
+    let listen = settings.node.listen.clone();
+    if let Err(e) = session.node.start_serving(&mut server) {
+        eprintln!("error: {}", crate::error_chain::error_chain(&e));
+        return 1;
+    }
     match server.local_addr() {
         Some(addr) => println!("listening on {addr}"),
-        None => println!("listening on {}", settings.node.listen),
+        None => println!("listening on {listen}"),
     }
     let interrupt = session.node.interrupt().clone();
-    session.node.start_serving(&mut server);
     runtime::block_on(server.run(async move { interrupt.wait().await }));
     use std::sync::atomic::Ordering::Relaxed;
+    let p2p2_only = match counters.refused_p2p2_only.load(Relaxed) {
+        0 => String::new(),
+        n => format!(", {n} by require_encryption or allow_ids"),
+    };
     eprintln!(
-        "shutting down: served {} in {} over {} ({} refused by the allow-list)",
+        "shutting down: served {} in {} over {} ({} refused by the allow-list{p2p2_only})",
         count(counters.bytes_served.load(Relaxed), "byte", "bytes"),
         count(counters.reads.load(Relaxed), "read", "reads"),
         count(

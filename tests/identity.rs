@@ -1,7 +1,8 @@
 //! This peer's identity (issue 13, first part): `p2p id` prints a stable 52-character
 //! ID, made once per state folder even when several processes start at once, kept
 //! readable by its owner only, and a damaged identity file is one clear error, never
-//! silently replaced.
+//! silently replaced: `id` says it, and `serve` refuses to start rather than serve
+//! without its identity.
 
 mod common;
 
@@ -73,6 +74,32 @@ fn the_id_is_stable_private_made_once_and_damage_is_said() {
         lines[0].starts_with("error: ") && lines[0].contains("damaged"),
         "{}",
         lines[0]
+    );
+    assert!(
+        std::fs::read_to_string(&file).unwrap().contains("garbage"),
+        "replaced"
+    );
+
+    // Serving with it is the same one error, before the port is announced: serving in
+    // the clear instead would drop the identity that clients know this peer by.
+    let serve = run_p2p(
+        root,
+        &["--config", conf.to_str().unwrap(), "serve"],
+        "",
+        LIMIT,
+    );
+    assert_eq!(serve.code, 1, "{}\n{}", serve.stdout, serve.stderr);
+    assert!(!serve.stdout.contains("listening on"), "{}", serve.stdout);
+    let errors: Vec<&str> = serve
+        .stderr
+        .lines()
+        .filter(|l| l.starts_with("error:"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{}", serve.stderr);
+    assert!(
+        errors[0].contains("cannot serve P2P/2") && errors[0].contains("damaged"),
+        "{}",
+        errors[0]
     );
     assert!(
         std::fs::read_to_string(&file).unwrap().contains("garbage"),

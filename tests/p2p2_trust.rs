@@ -44,6 +44,18 @@ fn serving(
     (Peer::start(root, tag, ip, &[share], extra), file)
 }
 
+/// How many connections a stopped peer's last line says `require_encryption` or
+/// `allow_ids` turned away.
+fn turned_away(log: &str) -> u64 {
+    let Some(line) = log.lines().find(|l| l.starts_with("shutting down:")) else {
+        return 0;
+    };
+    line.split(", ")
+        .find_map(|part| part.strip_suffix(" by require_encryption or allow_ids)"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
 fn error_lines(stderr: &str) -> Vec<&str> {
     stderr.lines().filter(|l| l.starts_with("error:")).collect()
 }
@@ -205,14 +217,7 @@ fn a_new_identity_at_a_known_address_is_refused_until_forgotten() {
     let conf = peer.conf.clone();
     peer.stop();
     std::fs::remove_file(root.join("changing.state/identity.pem")).unwrap();
-    let text = std::fs::read_to_string(&conf).unwrap();
-    let port_zero = "listen = \"127.0.0.4:0\"";
-    assert!(text.contains(port_zero), "{text}");
-    std::fs::write(
-        &conf,
-        text.replace(port_zero, &format!("listen = {addr:?}")),
-    )
-    .unwrap();
+    same_address(&conf, &addr, "");
     let peer = Peer::start_with_conf(&conf);
     let new_id = id_of(root, &peer.conf);
     assert_ne!(first_id, new_id);
@@ -242,6 +247,59 @@ fn a_new_identity_at_a_known_address_is_refused_until_forgotten() {
     );
     let known = std::fs::read_to_string(root.join("c.state/known_peers")).unwrap();
     assert!(known.contains(&format!("{addr} {new_id}")), "{known}");
+    drop(peer);
+}
+
+/// `conf` rewritten to listen on `addr` exactly (it was written with port 0), plus
+/// `extra` TOML: the same peer back at the same address.
+fn same_address(conf: &Path, addr: &str, extra: &str) {
+    let text = std::fs::read_to_string(conf).unwrap();
+    let ip = addr.rsplit_once(':').unwrap().0;
+    let port_zero = format!("listen = \"{ip}:0\"");
+    assert!(text.contains(&port_zero), "{text}");
+    let text = text.replace(&port_zero, &format!("listen = {addr:?}"));
+    std::fs::write(conf, format!("{text}\n{extra}")).unwrap();
+}
+
+#[test]
+fn a_known_peer_that_drops_encryption_is_refused_until_forgotten() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let (peer, file) = serving(root, "dropping", "127.0.0.8", "keep.bin", 100_000, "");
+    let id = id_of(root, &peer.conf);
+    let addr = peer.addr.clone();
+    let client = tagged_client(root, "c", &[&addr], None, "");
+    let run = p2p(root, &client, &["get", "keep.bin"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+
+    // Back at the same address with the same identity, but answering in the clear
+    // only: to this client, whoever answers could be anyone (a downgrade).
+    let conf = peer.conf.clone();
+    peer.stop();
+    same_address(&conf, &addr, "[server]\np2p2 = false\n");
+    let peer = Peer::start_with_conf(&conf);
+    let landed = root.join("c-downloads/keep.bin");
+    std::fs::remove_file(&landed).unwrap();
+    let run = p2p(root, &client, &["get", "keep.bin"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let errors = error_lines(&run.stderr);
+    assert_eq!(errors.len(), 1, "{}", run.stderr);
+    assert!(
+        errors[0].contains(&id)
+            && errors[0].contains("without encryption")
+            && errors[0].contains("peers forget"),
+        "{}",
+        errors[0]
+    );
+    assert!(!landed.exists());
+
+    let run = p2p(root, &client, &["peers", "forget", &addr]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let run = p2p(root, &client, &["get", "keep.bin"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(sha256_file(&landed), sha256_file(&file));
+    let run = p2p(root, &client, &["peers"]);
+    assert!(run.stdout.contains("p2p/1 (plain)"), "{}", run.stdout);
     drop(peer);
 }
 
@@ -342,6 +400,11 @@ fn require_encryption_refuses_p2p1_and_seed_clients_and_serves_p2p_clients() {
         sha256_file(&root.join("c-downloads/strict.bin")),
         sha256_file(&file)
     );
+    // Both turned away are in the log (the second line may be folded into a count when
+    // it comes within the second) and in the count at the end.
+    let (_, log) = peer.stop();
+    assert!(log.contains("refused: a P2P/1 client"), "{log}");
+    assert_eq!(turned_away(&log), 2, "{log}");
 }
 
 #[test]
@@ -380,9 +443,18 @@ fn allow_ids_serves_only_the_listed_clients() {
     let stranger = tagged_client(root, "stranger", &[&peer.addr], None, "");
     let run = p2p(root, &stranger, &["get", "picky.bin"]);
     assert_eq!(run.code, 1, "{}", run.stdout);
-    assert_eq!(error_lines(&run.stderr).len(), 1, "{}", run.stderr);
+    let errors = error_lines(&run.stderr);
+    assert_eq!(errors.len(), 1, "{}", run.stderr);
+    assert!(errors[0].contains("allow_ids"), "{}", errors[0]);
     assert!(!root.join("stranger-downloads/picky.bin").exists());
     // A P2P/1 client is told why.
     let said = python(P2P1_CLIENT, &[&peer.addr]);
     assert!(said.contains("\"encryption_required\""), "{said}");
+    // The server says whom it turned away, and counts them.
+    let (_, log) = peer.stop();
+    assert!(
+        log.contains("refused: its peer ID is not in allow_ids"),
+        "{log}"
+    );
+    assert!(turned_away(&log) >= 2, "{log}");
 }

@@ -221,20 +221,15 @@ async fn exchange_preamble(
 }
 
 /// Opens a connection and finds out which protocol the peer speaks: P2P/2 first
-/// (DESIGN §7), P2P/1 in the clear for a peer that has no P2P/2 — unless it is pinned
-/// or `[peers] require_encryption` is on — and the seed's protocol for a seed peer.
+/// (DESIGN §7), P2P/1 in the clear for a peer that has no P2P/2 — unless it is pinned,
+/// known by its ID, or `[peers] require_encryption` is on — and the seed's protocol for
+/// a seed peer.
 pub async fn connect(peer: &PeerAddr, io_timeout: Duration) -> Result<Link, ClientError> {
     let Some(dialer) = dialer::current() else {
         return connect_plain(peer, io_timeout).await;
     };
     let connector = dialer.connector(peer)?;
-    let in_clear = || match dialer.plain_refused(peer) {
-        Some(why) => Err(ClientError::NotEncrypted {
-            peer: peer.clone(),
-            why,
-        }),
-        None => Ok(()),
-    };
+    let in_clear = || dialer.may_use_plain(peer);
     if dialer.known_plain(peer) {
         in_clear()?;
         return connect_plain(peer, io_timeout).await;
@@ -263,6 +258,9 @@ pub async fn connect(peer: &PeerAddr, io_timeout: Duration) -> Result<Link, Clie
     let handshake = connector.connect(TLS_NAME.clone(), stream);
     let tls = match runtime::timeout(CONNECT_TIMEOUT, handshake).await {
         Ok(Ok(tls)) => tls,
+        Ok(Err(source)) if crate::transport::peer_refused_our_id(&source) => {
+            return Err(ClientError::IdNotAllowed { peer: peer.clone() })
+        }
         Ok(Err(source)) => {
             return Err(ClientError::Tls {
                 peer: peer.clone(),
@@ -450,6 +448,11 @@ impl Connection {
             ),
             _ => source,
         };
+        if crate::transport::peer_refused_our_id(&source) {
+            return ClientError::IdNotAllowed {
+                peer: self.peer.clone(),
+            };
+        }
         ClientError::Io {
             peer: self.peer.clone(),
             source,

@@ -135,14 +135,36 @@ impl Dialer {
         }
     }
 
-    /// Why `peer` may not be used in the clear, if it may not.
-    pub(crate) fn plain_refused(&self, peer: &PeerAddr) -> Option<&'static str> {
+    /// Whether `peer` may be used in the clear: not when pinned, not under
+    /// `[peers] require_encryption`, and not when an ID is known at its address. Trust on
+    /// first use covers the clear too: whoever answers without encryption at the address
+    /// of a peer known by its ID could be anyone (a downgrade), so it is refused as a
+    /// changed ID is, until `peers forget ADDR`.
+    pub(crate) fn may_use_plain(&self, peer: &PeerAddr) -> Result<(), ClientError> {
+        let refused = |why| {
+            Err(ClientError::NotEncrypted {
+                peer: peer.clone(),
+                why,
+            })
+        };
         if lock(&self.pins).contains_key(peer) {
-            Some("it is pinned to a peer ID")
-        } else if self.require_encryption {
-            Some("[peers] require_encryption is on")
-        } else {
-            None
+            return refused("it is pinned to a peer ID");
+        }
+        if self.require_encryption {
+            return refused("[peers] require_encryption is on");
+        }
+        let known = lock(&self.ready(peer)?.known)
+            .get_fresh(peer)
+            .map_err(|source| ClientError::KnownPeers {
+                peer: peer.clone(),
+                source,
+            })?;
+        match known {
+            Some(known) => Err(ClientError::Downgraded {
+                peer: peer.clone(),
+                known,
+            }),
+            None => Ok(()),
         }
     }
 

@@ -43,6 +43,11 @@ pub enum ClientError {
     #[error("{peer}: closed the connection")]
     Closed { peer: PeerAddr },
     #[error(
+        "{peer}: refuses this peer's ID (its [server] allow_ids does not list it; `p2p id` \
+         prints this peer's ID)"
+    )]
+    IdNotAllowed { peer: PeerAddr },
+    #[error(
         "{peer}: closed the connection without a word (overloaded, or its allow-list refuses this address)"
     )]
     Refused { peer: PeerAddr },
@@ -76,6 +81,11 @@ pub enum ClientError {
         known: PeerId,
         got: PeerId,
     },
+    #[error(
+        "{peer}: known as peer ID {known}, now answers only without encryption; refused \
+         (someone may be in the middle; if the peer really dropped P2P/2: peers forget {peer})"
+    )]
+    Downgraded { peer: PeerAddr, known: PeerId },
     #[error("{peer}: not connecting")]
     NoIdentity {
         peer: PeerAddr,
@@ -111,6 +121,7 @@ impl ClientError {
             | ClientError::TimedOut { peer, .. }
             | ClientError::Io { peer, .. }
             | ClientError::Closed { peer }
+            | ClientError::IdNotAllowed { peer }
             | ClientError::Refused { peer }
             | ClientError::Protocol { peer, .. }
             | ClientError::Remote { peer, .. }
@@ -119,6 +130,7 @@ impl ClientError {
             | ClientError::NotEncrypted { peer, .. }
             | ClientError::WrongId { peer, .. }
             | ClientError::IdChanged { peer, .. }
+            | ClientError::Downgraded { peer, .. }
             | ClientError::KnownPeers { peer, .. }
             | ClientError::NoIdentity { peer, .. } => peer.to_string(),
         };

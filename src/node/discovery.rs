@@ -14,6 +14,16 @@ use crate::discovery::{bootstrap_from, content_id, keyword_id, words, DhtNode, V
 use crate::error_chain::error_chain;
 use crate::protocol::message::PexEntry;
 use crate::runtime;
+use crate::transport::{IdentityError, TlsSetupError};
+
+/// Why a peer whose settings say `[server] p2p2 = true` cannot serve P2P/2.
+#[derive(Debug, thiserror::Error)]
+pub enum CannotServeP2p2 {
+    #[error("cannot serve P2P/2 (`[server] p2p2 = false` serves in the clear only)")]
+    Identity(#[source] IdentityError),
+    #[error("cannot serve P2P/2")]
+    Tls(#[source] TlsSetupError),
+}
 
 /// How often a serving peer looks for new or changed files in its shares.
 const RESCAN_INTERVAL: Duration = Duration::from_secs(30);
@@ -45,29 +55,32 @@ impl Node {
     /// What a serving node runs beside its server, until the process ends: re-scanning
     /// its shares, naming the peers it reached (`peers` answers), pinging them, and
     /// announcing itself on the DHT and mDNS when those are on.
-    pub fn start_serving(&mut self, server: &mut crate::server::Server) {
+    ///
+    /// Fails, before anything starts, when `[server] p2p2` is on and this peer has no
+    /// usable identity (a damaged identity file, a state folder it cannot write): serving
+    /// in the clear instead would drop the encryption and the identity every client
+    /// that knows this peer relies on.
+    pub fn start_serving(
+        &mut self,
+        server: &mut crate::server::Server,
+    ) -> Result<(), CannotServeP2p2> {
+        // P2P/2 beside P2P/1 and the seed protocol, with this peer's identity.
+        if self.settings.server.p2p2 {
+            let allow_ids: Vec<crate::content::PeerId> = self
+                .settings
+                .server
+                .allow_ids
+                .iter()
+                .filter_map(|id| crate::content::PeerId::parse(id).ok()) // checked at load
+                .collect();
+            let identity = self.identity().map_err(CannotServeP2p2::Identity)?;
+            let config = crate::transport::server_config(&identity, &allow_ids)
+                .map_err(CannotServeP2p2::Tls)?;
+            server.speak_p2p2(config);
+        }
         server.tell_peers(Arc::new(self.pex_source()));
         // `set max_upload_rate` reaches the running server through its bucket.
         self.upload_limit = Some(server.upload_bucket());
-        // P2P/2 beside P2P/1 and the seed protocol, with this peer's identity.
-        let allow_ids: Vec<crate::content::PeerId> = self
-            .settings
-            .server
-            .allow_ids
-            .iter()
-            .filter_map(|id| crate::content::PeerId::parse(id).ok()) // checked at load
-            .collect();
-        if self.settings.server.p2p2 {
-            match self.identity().map_err(|e| error_chain(&e)).and_then(|id| {
-                crate::transport::server_config(&id, &allow_ids).map_err(|e| error_chain(&e))
-            }) {
-                Ok(config) => server.speak_p2p2(config),
-                Err(e) if self.settings.server.require_encryption || !allow_ids.is_empty() => {
-                    tracing::error!("{e}; no P2P/2, so every client will be refused")
-                }
-                Err(e) => tracing::warn!("{e}; serving P2P/1 only"),
-            }
-        }
         if let Some(addr) = server.local_addr() {
             self.served_at = Some(addr);
             if let Some(announcing) = self.announce_on_dht(addr) {
@@ -79,6 +92,7 @@ impl Node {
         }
         runtime::spawn_detached(rescan_periodically(self.shares_handle()));
         runtime::spawn_detached(self.pinger());
+        Ok(())
     }
 
     /// Every peer to ask: the static list first, then the peer book's (discovered now or

@@ -159,7 +159,11 @@ pub(crate) async fn serve(
     if first[0] != 0x00 {
         if context.limits.encrypted_only {
             // The seed's protocol has no encryption and no error to say it in.
-            tracing::debug!(%peer, "closed: a seed client, and only P2P/2 is served");
+            context.refused(
+                peer,
+                &context.counters.refused_p2p2_only,
+                "a seed client, and only P2P/2 is served",
+            );
             return;
         }
         slot.greeted();
@@ -204,8 +208,19 @@ pub(crate) async fn serve(
             let early = first.split_off(PREAMBLE_V2.len());
             let stream = Rewind::new(early, stream);
             let left = preamble_limit.saturating_sub(arrived.elapsed());
-            let Ok(Ok(tls)) = runtime::timeout(left, acceptor.accept(stream)).await else {
-                return;
+            let tls = match runtime::timeout(left, acceptor.accept(stream)).await {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(e)) if crate::transport::we_refused_their_id(&e) => {
+                    context.refused(
+                        peer,
+                        &context.counters.refused_p2p2_only,
+                        "its peer ID is not in allow_ids",
+                    );
+                    return;
+                }
+                // A failed or stalled handshake: a client that does not speak P2P/2
+                // well, not a refusal of ours.
+                _ => return,
             };
             if let Some(id) = crate::transport::peer_id_of(tls.get_ref().1) {
                 served.client_id = Some(id);
@@ -234,6 +249,11 @@ pub(crate) async fn serve(
         return;
     }
     if context.limits.encrypted_only {
+        context.refused(
+            peer,
+            &context.counters.refused_p2p2_only,
+            "a P2P/1 client, and only P2P/2 is served",
+        );
         // At once, without waiting for a request (DESIGN §7).
         let error = RemoteError::new(
             ErrorCode::EncryptionRequired,
@@ -344,8 +364,8 @@ async fn request_loop<S: Stream>(
                         let reply = ops::answer(request, context, served.peer.ip()).await;
                         send_reply(&mut stream, reply, context, served).await
                     }
-                    Err(message) => {
-                        let error = RemoteError::new(ErrorCode::BadRequest, message);
+                    Err(bad) => {
+                        let error = RemoteError::new(ErrorCode::BadRequest, bad.to_string());
                         send_answer(&mut stream, &error.to_body(), context).await
                     }
                 };

@@ -92,6 +92,9 @@ pub struct ServeCounters {
     pub connections: AtomicU64,
     /// Connections closed unread because the allow-list does not name their address.
     pub refused: AtomicU64,
+    /// Connections turned away where only P2P/2 is served (`require_encryption`,
+    /// `allow_ids`): seed and P2P/1 clients, and P2P/2 clients `allow_ids` does not list.
+    pub refused_p2p2_only: AtomicU64,
     pub reads: AtomicU64,
     pub bytes_served: AtomicU64,
 }
@@ -119,9 +122,24 @@ pub(crate) struct ServeContext {
     tls: Option<futures_rustls::TlsAcceptor>,
     /// A re-scan is running because a served file was found changed.
     rescanning: Arc<AtomicBool>,
+    /// A flood of refused connections must not become a flood of log lines.
+    refusals: LogThrottle,
 }
 
 impl ServeContext {
+    /// Counts a refused connection in `counter` and says why in the log: one line each,
+    /// or one a second with how many more there were (DESIGN §4).
+    pub(crate) fn refused(&self, peer: SocketAddr, counter: &AtomicU64, why: &str) {
+        counter.fetch_add(1, Ordering::Relaxed);
+        if let Some(more) = self.refusals.allow() {
+            if more > 0 {
+                tracing::info!(%peer, "refused: {why} (and {more} more since the last line)");
+            } else {
+                tracing::info!(%peer, "refused: {why}");
+            }
+        }
+    }
+
     pub(crate) fn new(name: String, shares: Arc<Shares>, limits: ServerLimits) -> ServeContext {
         ServeContext {
             name,
@@ -135,6 +153,7 @@ impl ServeContext {
             known_peers: None,
             tls: None,
             rescanning: Arc::new(AtomicBool::new(false)),
+            refusals: LogThrottle::default(),
         }
     }
 
@@ -237,23 +256,14 @@ impl Server {
     /// Accepts connections until `shutdown` completes; then stops accepting, tells every
     /// connection to end, and waits for them up to [`DRAIN_DEADLINE`].
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
-        // A flood of refused connections must not become a flood of log lines.
-        let refusals = LogThrottle::default();
         let accepting = async {
             loop {
                 match self.listener.accept().await {
                     Ok((stream, peer)) => {
                         if !self.context.limits.allow.permits(peer.ip()) {
-                            let refused = &self.context.counters.refused;
-                            refused.fetch_add(1, Ordering::Relaxed);
                             drop(stream); // not a byte read
-                            if let Some(more) = refusals.allow() {
-                                tracing::info!(
-                                    %peer,
-                                    "refused: not in the allow-list{}",
-                                    if more > 0 { format!(" (and {more} more since the last line)") } else { String::new() }
-                                );
-                            }
+                            let counter = &self.context.counters.refused;
+                            self.context.refused(peer, counter, "not in the allow-list");
                             continue;
                         }
                         self.context

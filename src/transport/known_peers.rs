@@ -50,6 +50,13 @@ impl KnownPeers {
         self.ids.get(addr).copied()
     }
 
+    /// The ID at `addr` as the file says now (another process may have kept or
+    /// forgotten one since this copy was read).
+    pub fn get_fresh(&mut self, addr: &PeerAddr) -> Result<Option<PeerId>, KnownPeersError> {
+        self.reload()?;
+        Ok(self.get(addr))
+    }
+
     /// Keeps `id` as the one at `addr`, unless another process put one there first:
     /// that one wins and is returned (the caller then judges `id` against it).
     pub fn remember(&mut self, addr: &PeerAddr, id: PeerId) -> Result<PeerId, KnownPeersError> {

@@ -10,4 +10,7 @@ mod tls;
 
 pub use identity::{Identity, IdentityError};
 pub use known_peers::{KnownPeers, KnownPeersError};
-pub use tls::{client_config, peer_id_of, server_config, TlsSetupError};
+pub use tls::{
+    client_config, peer_id_of, peer_refused_our_id, server_config, we_refused_their_id,
+    TlsSetupError,
+};

@@ -207,6 +207,34 @@ pub fn client_config(identity: &Identity) -> Result<Arc<rustls::ClientConfig>, T
     Ok(Arc::new(config))
 }
 
+/// Whether a TLS error is the server's `allow_ids` refusing this client's certificate,
+/// as the server sees it (its verifier's verdict below).
+pub fn we_refused_their_id(error: &std::io::Error) -> bool {
+    matches!(
+        rustls_error(error),
+        Some(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::ApplicationVerificationFailure
+        ))
+    )
+}
+
+/// Whether a TLS error is the peer's `access_denied` alert: its `allow_ids` does not list
+/// this peer. In TLS 1.3 the server judges the client's certificate after the client's
+/// side of the handshake is done, so the alert usually comes at the first read.
+pub fn peer_refused_our_id(error: &std::io::Error) -> bool {
+    matches!(
+        rustls_error(error),
+        Some(rustls::Error::AlertReceived(
+            rustls::AlertDescription::AccessDenied
+        ))
+    )
+}
+
+/// The rustls error inside an I/O error of a TLS stream, if that is what it is.
+fn rustls_error(error: &std::io::Error) -> Option<&rustls::Error> {
+    error.get_ref()?.downcast_ref::<rustls::Error>()
+}
+
 /// The peer ID of whoever is at the other end of an established connection.
 pub fn peer_id_of(connection: &rustls::CommonState) -> Option<PeerId> {
     connection
