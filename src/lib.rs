@@ -8,7 +8,7 @@
 //! - [`index`]: share roots, walking, hashing, the hash cache, matching.
 //! - [`server`]: the listener and its per-connection tasks.
 //! - [`protocol`]: frames, messages and the seed's legacy protocol, as pure data.
-//! - [`config`]: layered settings; `config_edit` saves edits back.
+//! - [`config`]: layered settings; `config::edit` saves edits back.
 //! - `runtime`: the one place that names async-std; `rate`: rate limits (token buckets).
 //!
 //! shell → commands → client/index → protocol → network; server → index → protocol.
@@ -19,7 +19,6 @@ pub(crate) mod atomic_file;
 pub(crate) mod client;
 pub(crate) mod commands;
 pub mod config;
-pub(crate) mod config_edit;
 pub mod content;
 pub(crate) mod demo;
 pub mod discovery;

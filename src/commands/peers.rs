@@ -17,7 +17,7 @@ use serde_json::json;
 
 use super::{from_matches, human_bytes, Command, CommandError, CommandResult, Context, Output};
 use crate::client::{ping_all, PeerAddr, PeerKind};
-use crate::config_edit;
+use crate::config::edit as config_edit;
 
 pub struct Peers;
 

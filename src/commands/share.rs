@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::unshare::same_folder;
 use super::{from_matches, human_bytes, Command, CommandError, CommandResult, Context, Output};
-use crate::config_edit;
+use crate::config::edit as config_edit;
 use crate::runtime;
 
 pub struct Share;

@@ -7,7 +7,7 @@ use clap::Args;
 
 use super::share::share_table;
 use super::{from_matches, Command, CommandError, CommandResult, Context};
-use crate::config_edit;
+use crate::config::edit as config_edit;
 use crate::runtime;
 
 pub struct Unshare;

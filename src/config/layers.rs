@@ -20,7 +20,7 @@ pub(super) struct Rejected(pub(super) String);
 pub(super) type EnvVar = (String, String);
 
 /// A checked TOML value as the `config` crate holds one.
-fn config_value(value: toml::Value) -> ::config::Value {
+pub(super) fn config_value(value: toml::Value) -> ::config::Value {
     use ::config::ValueKind;
     let kind = match value {
         toml::Value::String(s) => ValueKind::String(s),
@@ -42,25 +42,25 @@ fn config_value(value: toml::Value) -> ::config::Value {
 }
 
 /// The file's table, every key checked alone for its name and type.
-fn file_layer(text: &str) -> Result<toml::Table, String> {
+pub(super) fn file_layer(text: &str) -> Result<toml::Table, Rejected> {
     let table: toml::Table = text.parse().map_err(|e: toml::de::Error| {
         // Counted in bytes: a span need not fall on a character boundary.
         let line = e.span().map(|span| {
             let before = &text.as_bytes()[..span.start.min(text.len())];
             before.iter().filter(|&&b| b == b'\n').count() + 1
         });
-        match line {
+        Rejected(match line {
             Some(line) => format!("line {line}: {}", one_line(e.message())),
             None => one_line(e.message()),
-        }
+        })
     })?;
     for (section, value) in &table {
         check_alone(section, None, &toml::Value::Table(toml::Table::new()))?;
         let toml::Value::Table(keys) = value else {
-            return Err(format!(
+            return Err(Rejected(format!(
                 "key {section}: expected a table [{section}], found {}",
                 value.type_str()
-            ));
+            )));
         };
         for (key, value) in keys {
             check_alone(section, Some(key), value)?;
@@ -71,7 +71,7 @@ fn file_layer(text: &str) -> Result<toml::Table, String> {
 
 /// Deserializes `section.key = value` (or an empty `[section]`) alone into [`Settings`]:
 /// both names must exist and the value must have the key's type, as it is.
-fn check_alone(section: &str, key: Option<&str>, value: &toml::Value) -> Result<(), String> {
+fn check_alone(section: &str, key: Option<&str>, value: &toml::Value) -> Result<(), Rejected> {
     let inner = match key {
         Some(key) => toml::Table::from_iter([(key.to_string(), value.clone())]),
         None => toml::Table::new(),
@@ -79,7 +79,7 @@ fn check_alone(section: &str, key: Option<&str>, value: &toml::Value) -> Result<
     let outer = toml::Table::from_iter([(section.to_string(), toml::Value::Table(inner))]);
     match Settings::deserialize(outer) {
         Ok(_) => Ok(()),
-        Err(e) => Err(explain(section, key, e.message())),
+        Err(e) => Err(Rejected(explain(section, key, e.message()))),
     }
 }
 
@@ -107,7 +107,7 @@ fn explain(section: &str, key: Option<&str>, message: &str) -> String {
 }
 
 /// Serde's words for types, as a user would say them.
-fn plain(message: &str) -> String {
+pub(super) fn plain(message: &str) -> String {
     let mut message = one_line(message);
     for (rust, words) in [
         ("expected usize", "expected a whole number ≥ 0"),
@@ -124,13 +124,15 @@ fn plain(message: &str) -> String {
 }
 
 /// `P2P_NODE__LISTEN` → (`node`, `listen`).
-fn variable_key(variable: &str) -> Result<(String, String), String> {
+pub(super) fn variable_key(variable: &str) -> Result<(String, String), Rejected> {
     let rest = variable.strip_prefix("P2P_").unwrap_or(variable);
     match rest.split("__").collect::<Vec<_>>()[..] {
         [section, key] if !section.is_empty() && !key.is_empty() => {
             Ok((section.to_lowercase(), key.to_lowercase()))
         }
-        _ => Err("not a setting (want P2P_SECTION__KEY, e.g. P2P_NODE__LISTEN)".into()),
+        _ => Err(Rejected(
+            "not a setting (want P2P_SECTION__KEY, e.g. P2P_NODE__LISTEN)".into(),
+        )),
     }
 }
 
@@ -138,7 +140,11 @@ fn variable_key(variable: &str) -> Result<(String, String), String> {
 /// strings, so the text is tried as a string, then as a TOML scalar (`true`, `5`),
 /// then as a comma-separated list; the first that has the key's type wins. Nothing is
 /// converted that the key would not take as it is: `P2P_SHARE__HIDDEN=1` is an error.
-fn variable_value(section: &str, key: &str, text: &str) -> Result<toml::Value, String> {
+pub(super) fn variable_value(
+    section: &str,
+    key: &str,
+    text: &str,
+) -> Result<toml::Value, Rejected> {
     // An unknown section first, so that it is not taken for an unknown key.
     check_alone(section, None, &toml::Value::Table(toml::Table::new()))?;
     let as_string = toml::Value::String(text.to_string());
@@ -183,7 +189,7 @@ fn scalar(text: &str) -> Option<toml::Value> {
 /// The `P2P_SECTION__KEY` variables, sorted so that errors come in a stable order.
 /// Only names with a `__` are settings: `P2P_BIN`, `P2P_CONFIG` and `P2P_JSON`, which
 /// plugins receive, are not.
-fn environment() -> Result<Vec<EnvVar>, ConfigError> {
+pub(super) fn environment() -> Result<Vec<EnvVar>, ConfigError> {
     let mut vars = Vec::new();
     for (name, value) in std::env::vars_os() {
         let Some(name) = name.to_str().filter(|n| is_setting_variable(n)) else {

@@ -12,11 +12,13 @@
 //!
 //! Relative paths in the file are relative to the file's folder (to the current folder
 //! when no file is in use). This module only reads; saving edits back is
-//! [`crate::config_edit`]'s job.
+//! [`edit`]'s job.
 //!
 //! The parts: [`settings`] (the sections, their defaults and the checks no type can
-//! express), [`layers`] (each layer checked alone, key by key).
+//! express), [`layers`] (each layer checked alone, key by key), [`edit`] (commands'
+//! changes saved back to the file).
 
+pub(crate) mod edit;
 mod layers;
 mod settings;
 
@@ -25,6 +27,7 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
+use layers::{config_value, environment, file_layer, plain, variable_key, variable_value, EnvVar};
 pub use settings::{
     DiscoverySettings, DownloadSettings, NodeSettings, PeerSettings, PluginSettings,
     ServerSettings, Settings, ShareSettings,
@@ -111,9 +114,6 @@ pub fn parse_text(text: &str, label: &str, base: &Path) -> Result<Settings, Conf
     build(Some(text), &[], label, base)
 }
 
-/// One `P2P_SECTION__KEY=value` variable.
-type EnvVar = (String, String);
-
 fn build(
     text: Option<&str>,
     environment: &[EnvVar],
@@ -126,10 +126,10 @@ fn build(
     };
     // The layers are merged by the `config` crate, in order; each was checked alone
     // first, so its conversions of scalars find nothing left to convert.
-    let mut layers = ::config::Config::builder();
+    let mut merged = ::config::Config::builder();
     if let Some(text) = text {
-        file_layer(text).map_err(in_file)?;
-        layers = layers.add_source(::config::File::from_str(text, ::config::FileFormat::Toml));
+        file_layer(text).map_err(|r| in_file(r.0))?;
+        merged = merged.add_source(::config::File::from_str(text, ::config::FileFormat::Toml));
     }
     // Which variable set a key, so that a later check blames it and not the file.
     let mut from_variable: HashMap<String, String> = HashMap::new();
@@ -138,19 +138,19 @@ fn build(
             variable: variable.clone(),
             message,
         };
-        let (section, key) = variable_key(variable).map_err(in_variable)?;
-        let value = variable_value(&section, &key, value).map_err(in_variable)?;
+        let (section, key) = variable_key(variable).map_err(|r| in_variable(r.0))?;
+        let value = variable_value(&section, &key, value).map_err(|r| in_variable(r.0))?;
         let path = format!("{section}.{key}");
-        layers = layers
+        merged = merged
             .set_override(path.clone(), config_value(value))
             .map_err(|e| in_variable(plain(&e.to_string())))?;
         from_variable.insert(path, variable.clone());
     }
     // Each layer passed alone, so the merge passes too; were it ever not to, this is
     // still an error and not a panic.
-    let mut settings: Settings = layers
+    let mut settings: Settings = merged
         .build()
-        .and_then(|merged| merged.try_deserialize())
+        .and_then(|config| config.try_deserialize())
         .map_err(|e| in_file(plain(&e.to_string())))?;
     settings
         .check(base)
@@ -310,7 +310,7 @@ mod tests {
 
     #[test]
     fn the_commented_sample_is_valid() {
-        let sample = include_str!("../p2p.conf");
+        let sample = include_str!("../../p2p.conf");
         let settings = parse_text(sample, "p2p.conf", Path::new("/base")).unwrap();
         assert_eq!(settings.node.listen, "0.0.0.0:12000");
     }

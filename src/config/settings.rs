@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use thiserror::Error;
 
+use super::normalize;
 use crate::content::DEFAULT_PORT;
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -187,9 +188,9 @@ fn default_name() -> String {
 }
 
 /// A value that has the right type but cannot be used, and the key that holds it.
-struct BadValue {
-    key: &'static str,
-    message: String,
+pub(super) struct BadValue {
+    pub(super) key: &'static str,
+    pub(super) message: String,
 }
 
 fn bad(key: &'static str, message: impl Into<String>) -> BadValue {
@@ -202,7 +203,7 @@ fn bad(key: &'static str, message: impl Into<String>) -> BadValue {
 impl Settings {
     /// What no type says: paths not empty, numbers in range, addresses well-formed.
     /// Makes relative paths absolute against `base` and gives `listen` its port.
-    fn check(&mut self, base: &Path) -> Result<(), BadValue> {
+    pub(super) fn check(&mut self, base: &Path) -> Result<(), BadValue> {
         // An empty path would resolve to the config file's own folder and share it.
         let not_empty = |key: &'static str, path: &Path| {
             if path.as_os_str().is_empty() {
@@ -225,7 +226,8 @@ impl Settings {
         for dir in &self.plugins.dirs {
             not_empty("plugins.dirs", dir)?;
         }
-        self.node.listen = listen_address(&self.node.listen).map_err(|m| bad("node.listen", m))?;
+        self.node.listen =
+            listen_address(&self.node.listen).map_err(|e| bad("node.listen", e.to_string()))?;
         let s = &self.server;
         if s.max_connections == 0 {
             return Err(bad("server.max_connections", "must be at least 1"));
@@ -297,13 +299,18 @@ impl Settings {
     }
 }
 
+/// A `listen` value that is not `host` or `host:port`.
+#[derive(Debug, Error)]
+#[error("{0:?} is not host or host:port (e.g. \"0.0.0.0:{DEFAULT_PORT}\")")]
+struct NotAListenAddress(String);
+
 /// `listen` as `host:port`, with the port 12000 when none is given, as for peer
 /// addresses (port 0 is allowed here: any free port). The host is a name or an IP
 /// address; digits that are no dotted IPv4 address (`12`, `0x7f000001`) are refused,
 /// because the system resolver would turn them into some unexpected IPv4 address.
-pub fn listen_address(text: &str) -> Result<String, String> {
+fn listen_address(text: &str) -> Result<String, NotAListenAddress> {
     let text = text.trim();
-    let bad = || format!("{text:?} is not host or host:port (e.g. \"0.0.0.0:{DEFAULT_PORT}\")");
+    let bad = || NotAListenAddress(text.to_string());
     let (host, port, v6) = if let Some(rest) = text.strip_prefix('[') {
         let (host, after) = rest.split_once(']').ok_or_else(bad)?;
         let port = match after {

@@ -126,7 +126,7 @@ pub(super) fn get_folder(
                             later.push((planned.len(), job, key));
                         }
                     }
-                    Err(why) => plan.refused = Some(why),
+                    Err(why) => plan.refused = Some(crate::error_chain::error_chain(&why)),
                 }
             }
             (Err(why), _) | (_, Err(why)) => plan.refused = Some(why.to_string()),
@@ -257,21 +257,38 @@ fn summarize(
     Ok(Output::new(json).line(line))
 }
 
+/// Why a folder of the download could not be made where it belongs.
+#[derive(Debug, thiserror::Error)]
+enum FolderRefused {
+    #[error("cannot create {}", .dir.display())]
+    Create {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot resolve {}", .0.display())]
+    Unresolved(PathBuf),
+    #[error("refused {}: it leads out of {}", .dir.display(), .root.display())]
+    LeadsOut { dir: PathBuf, root: PathBuf },
+}
+
 /// Creates `dir`, which must stay inside `root` (its components were made safe; this
 /// also refuses a link on the way that points out).
-fn make_dir_inside(root: &Path, dir: &Path) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+fn make_dir_inside(root: &Path, dir: &Path) -> Result<(), FolderRefused> {
+    std::fs::create_dir_all(dir).map_err(|source| FolderRefused::Create {
+        dir: dir.to_path_buf(),
+        source,
+    })?;
     let (Ok(root), Ok(real)) = (root.canonicalize(), dir.canonicalize()) else {
-        return Err(format!("cannot resolve {}", dir.display()));
+        return Err(FolderRefused::Unresolved(dir.to_path_buf()));
     };
     if real.starts_with(&root) {
         Ok(())
     } else {
-        Err(format!(
-            "refused {}: it leads out of {}",
-            dir.display(),
-            root.display()
-        ))
+        Err(FolderRefused::LeadsOut {
+            dir: dir.to_path_buf(),
+            root: root.to_path_buf(),
+        })
     }
 }
 
