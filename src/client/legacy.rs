@@ -2,7 +2,7 @@
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 
-use super::connection::open_stream;
+use super::connect::open_stream;
 use super::{ClientError, PeerAddr, REQUEST_TIMEOUT, STALL_TIMEOUT};
 use crate::protocol::legacy::{LegacyRequest, MESSAGE_LIMIT, NONE_ANSWER};
 use crate::protocol::name::printable;

@@ -7,6 +7,7 @@
 //! final file name before the whole file's SHA-256 matches.
 
 pub mod browse;
+mod connect;
 mod connection;
 pub mod dialer;
 pub mod download;
@@ -24,7 +25,8 @@ mod wake;
 
 pub use crate::content::PeerAddr;
 pub use crate::protocol::message::{EntryKind, ListEntry};
-pub use connection::{bind_outgoing_to, connect, download_limit, Connection, Link};
+pub use connect::{bind_outgoing_to, connect, Link};
+pub use connection::{download_limit, Connection};
 pub use download::{download, DownloadPlan, Progress, Source, Target};
 pub use error::ClientError;
 pub use probe::{ping_all, PeerKind};
