@@ -47,10 +47,12 @@ pub enum SelectError {
         hash: ContentHash,
         reasons: Vec<ClientError>,
     },
-    #[error("{}", no_name(.name, *.on_path, .unasked))]
+    #[error("{}", no_name(.name, *.on_path, *.answered, .unasked))]
     NoName {
         name: String,
         on_path: bool,
+        /// How many peers answered the search (none had the name).
+        answered: usize,
         /// Why the peers that could not be asked were not (all of them, when none was).
         unasked: Vec<ClientError>,
     },
@@ -245,9 +247,14 @@ async fn by_name(
         .cloned()
         .collect();
     let mut unasked = Vec::new();
+    let mut answered = 0;
     if found.is_empty() {
         let outcomes = search_all(asked, name).await;
         found = group_rows(&outcomes, |hit| wanted(&hit.name, &hit.path));
+        answered = outcomes
+            .iter()
+            .filter(|o| !matches!(o.result, PeerSearch::Failed(_)))
+            .count();
         unasked = outcomes
             .into_iter()
             .filter_map(|o| match o.result {
@@ -264,6 +271,7 @@ async fn by_name(
         [] => Err(SelectError::NoName {
             name: name.to_string(),
             on_path,
+            answered,
             unasked,
         }),
         [_] => from_rows(&found[0], &found),
@@ -323,17 +331,19 @@ pub async fn resolve_from(
 }
 
 /// "no peer has a file named X", with why peers could not be asked: a refused identity
-/// or a dead peer must not read as "nobody has it".
-fn no_name(name: &str, on_path: bool, unasked: &[ClientError]) -> String {
+/// or a dead peer must not read as "nobody has it", and when no peer could be asked at
+/// all, nothing is said about who has it.
+fn no_name(name: &str, on_path: bool, answered: usize, unasked: &[ClientError]) -> String {
     let what = if on_path { "at" } else { "named" };
     let reasons = unasked
         .iter()
         .map(ClientError::line)
         .collect::<Vec<_>>()
         .join("; ");
-    match unasked.len() {
-        0 => format!("no peer has a file {what} {name:?}"),
-        _ => format!("no peer has a file {what} {name:?}; could not ask {reasons}"),
+    match (answered, unasked.len()) {
+        (_, 0) => format!("no peer has a file {what} {name:?}"),
+        (0, _) => format!("could not ask any peer for a file {what} {name:?}: {reasons}"),
+        _ => format!("no peer that answered has a file {what} {name:?}; could not ask {reasons}"),
     }
 }
 
@@ -348,4 +358,39 @@ fn looks_like_address(text: &str) -> bool {
         || text
             .rsplit_once(':')
             .is_some_and(|(_, port)| port.parse::<u16>().is_ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_nobody_could_be_asked_for_is_not_said_to_be_missing() {
+        let dead = |addr: &str| ClientError::Refused {
+            peer: PeerAddr::parse(addr).unwrap(),
+        };
+        assert_eq!(
+            no_name("a.txt", false, 2, &[]),
+            "no peer has a file named \"a.txt\""
+        );
+        let some = no_name("a.txt", false, 1, &[dead("127.0.0.2:1")]);
+        assert!(
+            some.starts_with(
+                "no peer that answered has a file named \"a.txt\"; could not ask 127.0.0.2:1: "
+            ),
+            "{some}"
+        );
+        let none = no_name(
+            "x/a.txt",
+            true,
+            0,
+            &[dead("127.0.0.2:1"), dead("127.0.0.3:1")],
+        );
+        assert!(
+            none.starts_with("could not ask any peer for a file at \"x/a.txt\": 127.0.0.2:1: "),
+            "{none}"
+        );
+        assert!(!none.contains("no peer has"), "{none}");
+        assert!(none.contains("127.0.0.3:1"), "{none}");
+    }
 }

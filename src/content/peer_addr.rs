@@ -47,6 +47,17 @@ pub enum BadPeerAddr {
     BadId(String),
 }
 
+/// `text` as an error quotes it: at most 120 characters, the cut marked with `…`.
+fn clipped(text: &str) -> String {
+    const MAX: usize = 120;
+    if text.chars().count() <= MAX {
+        return text.to_string();
+    }
+    let mut out: String = text.chars().take(MAX - 1).collect();
+    out.push('…');
+    out
+}
+
 impl PeerAddr {
     pub fn parse(text: &str) -> Result<PeerAddr, BadPeerAddr> {
         let text = text.trim();
@@ -102,8 +113,7 @@ impl PeerAddr {
             None => Ok((PeerAddr::parse(text)?, None)),
             Some((addr, id)) => {
                 let addr = PeerAddr::parse(addr)?;
-                let id = PeerId::parse(id)
-                    .map_err(|_| BadPeerAddr::BadId(text.trim().chars().take(120).collect()))?;
+                let id = PeerId::parse(id).map_err(|_| BadPeerAddr::BadId(clipped(text.trim())))?;
                 Ok((addr, Some(id)))
             }
         }
