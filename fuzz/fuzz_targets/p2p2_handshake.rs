@@ -160,7 +160,10 @@ fn start() -> Harness {
                 limits,
             ))
             .expect("bind 127.0.0.1:0");
-            session.node.start_serving(&mut server);
+            session
+                .node
+                .start_serving(&mut server)
+                .expect("the harness peer serves P2P/2 with a fresh identity");
             let addr = server.local_addr().expect("a bound address");
             assert!(addr.ip().is_loopback());
             tx.send(addr).expect("harness waits");
