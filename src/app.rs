@@ -191,7 +191,8 @@ fn scan_and_report(shares: &Arc<Shares>, download_dir: &Path) {
 }
 
 /// Serves the session's shares in the background while the REPL runs. A listen address
-/// in use is one warning, and the REPL goes on as a client.
+/// in use is one warning, and the REPL goes on as a client; so is an identity that
+/// cannot be used (then the client side cannot encrypt either, and each command says so).
 fn start_background_server(session: &mut Session) {
     let shares = session.node.shares_handle();
     scan_and_report(&shares, &session.node.settings.download.dir);
@@ -204,18 +205,19 @@ fn start_background_server(session: &mut Session) {
         ServerLimits::from_settings(&settings.server),
     ));
     match bound {
-        Ok(mut server) => {
-            if let Some(addr) = server.local_addr() {
-                eprintln!("serving on {addr} (--no-serve to stop that)");
+        Ok(mut server) => match session.node.serve_p2p2(&mut server) {
+            Ok(()) => {
+                if let Some(addr) = server.local_addr() {
+                    eprintln!("serving on {addr} (--no-serve to stop that)");
+                }
+                session.node.start_serving(&mut server);
+                runtime::spawn_detached(server.run(std::future::pending::<()>()));
             }
-            match session.node.start_serving(&mut server) {
-                Ok(()) => runtime::spawn_detached(server.run(std::future::pending::<()>())),
-                Err(e) => eprintln!(
-                    "warning: not serving: {}; going on as a client only",
-                    crate::error_chain::error_chain(&e)
-                ),
-            }
-        }
+            Err(e) => eprintln!(
+                "warning: not serving: {}",
+                crate::error_chain::error_chain(&e)
+            ),
+        },
         Err(e) => eprintln!(
             "warning: {}; going on as a client only",
             crate::error_chain::error_chain(&e)
@@ -244,18 +246,20 @@ fn serve_mode(config_path: Option<&Path>) -> i32 {
             return 1;
         }
     };
-    scan_and_report(&shares, &settings.download.dir);
-    let counters = server.counters();
-    let listen = settings.node.listen.clone();
-    if let Err(e) = session.node.start_serving(&mut server) {
+    // Before indexing, as the address: an identity that cannot be used is said at once.
+    if let Err(e) = session.node.serve_p2p2(&mut server) {
         eprintln!("error: {}", crate::error_chain::error_chain(&e));
         return 1;
     }
+    let settings = &session.node.settings;
+    scan_and_report(&shares, &settings.download.dir);
+    let counters = server.counters();
     match server.local_addr() {
         Some(addr) => println!("listening on {addr}"),
-        None => println!("listening on {listen}"),
+        None => println!("listening on {}", settings.node.listen),
     }
     let interrupt = session.node.interrupt().clone();
+    session.node.start_serving(&mut server);
     runtime::block_on(server.run(async move { interrupt.wait().await }));
     use std::sync::atomic::Ordering::Relaxed;
     let p2p2_only = match counters.refused_p2p2_only.load(Relaxed) {

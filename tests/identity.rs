@@ -105,4 +105,21 @@ fn the_id_is_stable_private_made_once_and_damage_is_said() {
         std::fs::read_to_string(&file).unwrap().contains("garbage"),
         "replaced"
     );
+
+    // The REPL's (here a script's) background server is not started either, and does
+    // not announce itself first.
+    let script = run_p2p(
+        root,
+        &["--config", conf.to_str().unwrap(), "--serve"],
+        "id\n",
+        LIMIT,
+    );
+    assert!(!script.stderr.contains("serving on"), "{}", script.stderr);
+    assert!(
+        script
+            .stderr
+            .contains("warning: not serving: cannot serve P2P/2"),
+        "{}",
+        script.stderr
+    );
 }

@@ -303,6 +303,55 @@ fn a_known_peer_that_drops_encryption_is_refused_until_forgotten() {
     drop(peer);
 }
 
+#[test]
+fn a_known_peer_that_refuses_our_address_is_not_taken_for_a_downgrade() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let (peer, _) = serving(root, "choosy", "127.0.0.9", "c.bin", 10_000, "");
+    let addr = peer.addr.clone();
+    let client = tagged_client(root, "c", &[&addr], None, "");
+    let run = p2p(root, &client, &["get", "c.bin"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+
+    // Back with an allow-list that leaves this client out: it closes without a word,
+    // which is not an answer in the clear, and the known ID must not be put in doubt.
+    let conf = peer.conf.clone();
+    peer.stop();
+    same_address(&conf, &addr, "[server]\nallow = [\"127.0.0.99\"]\n");
+    let peer = Peer::start_with_conf(&conf);
+    std::fs::remove_file(root.join("c-downloads/c.bin")).unwrap();
+    let run = p2p(root, &client, &["get", "c.bin"]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let errors = error_lines(&run.stderr);
+    assert_eq!(errors.len(), 1, "{}", run.stderr);
+    assert!(errors[0].contains("without a word"), "{}", errors[0]);
+    assert!(!errors[0].contains("peers forget"), "{}", errors[0]);
+    drop(peer);
+}
+
+#[test]
+fn a_forgotten_id_that_comes_back_is_kept_again_in_the_same_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let (peer, _) = serving(root, "again", "127.0.0.10", "a.bin", 10_000, "");
+    let id = id_of(root, &peer.conf);
+    let addr = peer.addr.clone();
+    let client = tagged_client(root, "c", &[&addr], None, "");
+    let known = root.join("c.state/known_peers");
+    // One process: meet the peer, forget it, meet it again.
+    let script = format!("peers\npeers forget {addr}\npeers\n");
+    let run = common::run_p2p(
+        root,
+        &["--config", client.to_str().unwrap()],
+        &script,
+        LIMIT,
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let text = std::fs::read_to_string(&known).unwrap();
+    assert!(text.contains(&format!("{addr} {id}")), "{text}");
+    drop(peer);
+}
+
 /// A P2P/1 client in Python: sends the P2P/1 preamble, prints the preamble it got back,
 /// then each frame (type and JSON) until `EOF`; with `ping`, sends one and stops after
 /// the first frame.

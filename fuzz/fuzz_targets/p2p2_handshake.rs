@@ -5,8 +5,8 @@
 //!
 //! One real server runs in this process (started on the first input, on 127.0.0.1 port
 //! 0, one shared file), set up the way `p2p serve` does it: `app::open_session` on a
-//! `p2p.conf` in a temporary folder, `Server::bind`, `Node::start_serving` (which turns
-//! P2P/2 on with the peer's identity), `Server::run`. Its preamble time-out is 250 ms
+//! `p2p.conf` in a temporary folder, `Server::bind`, `Node::serve_p2p2` (which turns
+//! P2P/2 on with the peer's identity) and `Node::start_serving`, `Server::run`. Its preamble time-out is 250 ms
 //! (`ServerLimits::preamble_timeout`; `p2p.conf` counts whole seconds), so that an input
 //! that stalls costs a quarter of a second, not one. Loopback only: nothing leaves this
 //! machine. Every input ends with a P2P/1 `ping` (always, so that the ping's coverage
@@ -162,8 +162,9 @@ fn start() -> Harness {
             .expect("bind 127.0.0.1:0");
             session
                 .node
-                .start_serving(&mut server)
+                .serve_p2p2(&mut server)
                 .expect("the harness peer serves P2P/2 with a fresh identity");
+            session.node.start_serving(&mut server);
             let addr = server.local_addr().expect("a bound address");
             assert!(addr.ip().is_loopback());
             tx.send(addr).expect("harness waits");

@@ -197,10 +197,11 @@ pub async fn connect(peer: &PeerAddr, io_timeout: Duration) -> Result<Link, Clie
         return connect_plain(peer, io_timeout).await;
     };
     let connector = dialer.connector(peer)?;
-    let in_clear = || dialer.may_use_plain(peer);
     if dialer.known_plain(peer) {
-        in_clear()?;
-        return connect_plain(peer, io_timeout).await;
+        dialer.check_plain_allowed(peer)?;
+        let link = connect_plain(peer, io_timeout).await?;
+        dialer.check_not_known(peer)?;
+        return Ok(link);
     }
     let mut stream = open_stream(peer).await?;
     let answer = match exchange_preamble(&mut stream, peer, &PREAMBLE_V2).await {
@@ -210,15 +211,30 @@ pub async fn connect(peer: &PeerAddr, io_timeout: Duration) -> Result<Link, Clie
     };
     match answer {
         Answer::Same => {}
-        // A P2P/1 peer closes after its answer to a preamble it does not speak (or
-        // says nothing): a new connection, in its protocol.
-        Answer::P2p1 | Answer::Nothing => {
-            in_clear()?;
+        // A P2P/1 peer closes after its answer to a preamble it does not speak: a new
+        // connection, in its protocol, and in it straight away for a while.
+        Answer::P2p1 => {
+            dialer.check_plain_allowed(peer)?;
+            dialer.check_not_known(peer)?;
             dialer.found_plain(peer);
             return connect_plain(peer, io_timeout).await;
         }
+        // Closed or silent: an allow-list that refuses us, a peer that is full, or one
+        // that waits for its own preamble. Only asking in the clear tells them apart;
+        // the peer is remembered as plain only when it did answer so (a P2P/2 peer that
+        // was full a moment ago must not be spoken to in the clear for the next while).
+        Answer::Nothing => {
+            dialer.check_plain_allowed(peer)?;
+            let link = connect_plain(peer, io_timeout).await?;
+            dialer.check_not_known(peer)?;
+            if matches!(link, Link::P2p(_)) {
+                dialer.found_plain(peer);
+            }
+            return Ok(link);
+        }
         Answer::Legacy => {
-            in_clear()?;
+            dialer.check_plain_allowed(peer)?;
+            dialer.check_not_known(peer)?;
             return Ok(Link::Legacy);
         }
     }

@@ -1,5 +1,5 @@
 //! One open connection to a peer, P2P/1 in the clear or inside TLS (P2P/2): requests
-//! out, frames in. With [`super::connect`], which opens it, the only client code that
+//! out, frames in. With `super::connect`, which opens it, the only client code that
 //! touches a socket (the seed's protocol aside, `super::legacy`).
 //!
 //! Frames are decoded with the sans-IO codec; a data frame's body is read straight into
@@ -52,6 +52,7 @@ pub(super) enum Stream {
     Plain(TcpStream),
     Tls(Box<futures_rustls::client::TlsStream<futures_lite::io::BufReader<TcpStream>>>),
 }
+
 impl Stream {
     fn socket(&self) -> &TcpStream {
         match self {

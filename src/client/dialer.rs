@@ -135,12 +135,9 @@ impl Dialer {
         }
     }
 
-    /// Whether `peer` may be used in the clear: not when pinned, not under
-    /// `[peers] require_encryption`, and not when an ID is known at its address. Trust on
-    /// first use covers the clear too: whoever answers without encryption at the address
-    /// of a peer known by its ID could be anyone (a downgrade), so it is refused as a
-    /// changed ID is, until `peers forget ADDR`.
-    pub(crate) fn may_use_plain(&self, peer: &PeerAddr) -> Result<(), ClientError> {
+    /// Refuses using `peer` in the clear when it is pinned or `[peers]
+    /// require_encryption` is on: asked before any connection in the clear.
+    pub(crate) fn check_plain_allowed(&self, peer: &PeerAddr) -> Result<(), ClientError> {
         let refused = |why| {
             Err(ClientError::NotEncrypted {
                 peer: peer.clone(),
@@ -153,8 +150,17 @@ impl Dialer {
         if self.require_encryption {
             return refused("[peers] require_encryption is on");
         }
+        Ok(())
+    }
+
+    /// Refuses `peer`, which answered in the clear, when an ID is known at its address.
+    /// Trust on first use covers the clear too: whoever answers without encryption at
+    /// the address of a peer known by its ID could be anyone (a downgrade), so it is
+    /// refused as a changed ID is, until `peers forget ADDR`. Only an answer in the
+    /// clear counts: a peer that closes or stays silent is not taken for one.
+    pub(crate) fn check_not_known(&self, peer: &PeerAddr) -> Result<(), ClientError> {
         let known = lock(&self.ready(peer)?.known)
-            .get_fresh(peer)
+            .get_current(peer)
             .map_err(|source| ClientError::KnownPeers {
                 peer: peer.clone(),
                 source,
@@ -182,7 +188,15 @@ impl Dialer {
             return Ok(());
         }
         let mut known = lock(&self.ready(peer)?.known);
-        if known.get(peer) == Some(got) {
+        // As the file says now: after a `peers forget` (here or in another process) the
+        // ID presented must be kept again, not waved through by an old copy.
+        let current = known
+            .get_current(peer)
+            .map_err(|source| ClientError::KnownPeers {
+                peer: peer.clone(),
+                source,
+            })?;
+        if current == Some(got) {
             return Ok(());
         }
         // New here, or not the one remembered: the file decides (another process may

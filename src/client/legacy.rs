@@ -1,16 +1,29 @@
 //! Talking to a seed peer: one message per connection, answered then closed.
+//!
+//! Each connection is a new one in the clear, so each is cleared with the dialer first,
+//! as `connect` clears the first: a request made from an older search must not reach a
+//! peer that is pinned, or known by its ID, since.
 
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
 
 use super::connect::open_stream;
-use super::{ClientError, PeerAddr, REQUEST_TIMEOUT, STALL_TIMEOUT};
+use super::{dialer, ClientError, PeerAddr, REQUEST_TIMEOUT, STALL_TIMEOUT};
 use crate::protocol::legacy::{LegacyRequest, MESSAGE_LIMIT, NONE_ANSWER};
 use crate::protocol::name::printable;
 use crate::runtime;
 
+/// A new connection to a seed peer, if the dialer lets this peer be used in the clear.
+async fn open_in_clear(peer: &PeerAddr) -> Result<runtime::TcpStream, ClientError> {
+    if let Some(dialer) = dialer::current() {
+        dialer.check_plain_allowed(peer)?;
+        dialer.check_not_known(peer)?;
+    }
+    open_stream(peer).await
+}
+
 /// Asks a seed peer for the hash of the file called exactly `name`: `None` if it has none.
 pub async fn lookup(peer: &PeerAddr, name: &str) -> Result<Option<String>, ClientError> {
-    let mut stream = open_stream(peer).await?;
+    let mut stream = open_in_clear(peer).await?;
     let io = |source| ClientError::Io {
         peer: peer.clone(),
         source,
@@ -64,7 +77,7 @@ pub async fn download(
     hash: &str,
     mut sink: impl FnMut(&[u8]) -> std::io::Result<()>,
 ) -> Result<u64, ClientError> {
-    let mut stream = open_stream(peer).await?;
+    let mut stream = open_in_clear(peer).await?;
     let io = |source| ClientError::Io {
         peer: peer.clone(),
         source,

@@ -17,7 +17,7 @@ use serde_json::json;
 
 use super::{from_matches, human_bytes, Command, CommandError, CommandResult, Context, Output};
 use crate::client::{ping_all, PeerAddr, PeerKind};
-use crate::config::edit as config_edit;
+use crate::config::edit;
 
 pub struct Peers;
 
@@ -182,10 +182,10 @@ fn add(ctx: &mut Context<'_>, text: &str) -> CommandResult {
     let saved = match &ctx.node.config_file {
         Some(file) => {
             // A new pin for a listed peer replaces its entry.
-            config_edit::remove_from_list(file, "peers", "addrs", |v| {
+            edit::remove_from_list(file, "peers", "addrs", |v| {
                 PeerAddr::parse_pinned(v).is_ok_and(|(p, _)| p == peer)
             })
-            .and_then(|()| config_edit::add_to_list(file, "peers", "addrs", &entry))
+            .and_then(|()| edit::add_to_list(file, "peers", "addrs", &entry))
             .context("peer added for this session, but not saved")?;
             Some(file.display().to_string())
         }
@@ -275,7 +275,7 @@ fn remove(ctx: &mut Context<'_>, text: &str) -> CommandResult {
     ctx.node.forget_peer(&peer);
     let mut saved = None;
     if let Some(file) = &ctx.node.config_file {
-        config_edit::remove_from_list(file, "peers", "addrs", |v| {
+        edit::remove_from_list(file, "peers", "addrs", |v| {
             PeerAddr::parse_pinned(v).is_ok_and(|(p, _)| p == peer)
         })
         .context("peer removed for this session, but not saved")?;
@@ -289,7 +289,7 @@ fn remove(ctx: &mut Context<'_>, text: &str) -> CommandResult {
                 .lines()
                 .filter(|line| PeerAddr::parse(line).map_or(true, |p| p != peer))
                 .collect();
-            config_edit::write_atomically(list, (kept.join("\n") + "\n").as_bytes())?;
+            edit::write_atomically(list, (kept.join("\n") + "\n").as_bytes())?;
             saved = Some(list.display().to_string());
         }
     }

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use super::unshare::same_folder;
 use super::{from_matches, human_bytes, Command, CommandError, CommandResult, Context, Output};
-use crate::config::edit as config_edit;
+use crate::config::edit;
 use crate::runtime;
 
 pub struct Share;
@@ -62,9 +62,9 @@ impl Command for Share {
             .run(runtime::spawn_blocking(move || scanner.scan()))?;
         if let Some(file) = &ctx.node.config_file {
             let saved = if is_download_dir {
-                config_edit::set_bool(file, "download", "share", true)
+                edit::set_bool(file, "download", "share", true)
             } else {
-                config_edit::add_to_list(file, "share", "dirs", &dir.display().to_string())
+                edit::add_to_list(file, "share", "dirs", &dir.display().to_string())
             };
             saved.context("shared for this ctx, but not saved")?;
         }

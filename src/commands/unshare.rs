@@ -7,7 +7,7 @@ use clap::Args;
 
 use super::share::share_table;
 use super::{from_matches, Command, CommandError, CommandResult, Context};
-use crate::config::edit as config_edit;
+use crate::config::edit;
 use crate::runtime;
 
 pub struct Unshare;
@@ -58,12 +58,12 @@ impl Command for Unshare {
             .run(runtime::spawn_blocking(move || scanner.scan()))?;
         if let Some(file) = &ctx.node.config_file {
             let base = file.parent().map(PathBuf::from).unwrap_or_default();
-            config_edit::remove_from_list(file, "share", "dirs", |v| {
+            edit::remove_from_list(file, "share", "dirs", |v| {
                 same_folder(&crate::config::normalize(&base.join(v)), &root)
             })
             .context("unshared for this ctx, but not saved")?;
             if is_download_dir {
-                config_edit::set_bool(file, "download", "share", false)
+                edit::set_bool(file, "download", "share", false)
                     .context("unshared for this ctx, but not saved")?;
             }
         }

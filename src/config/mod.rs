@@ -12,10 +12,10 @@
 //!
 //! Relative paths in the file are relative to the file's folder (to the current folder
 //! when no file is in use). This module only reads; saving edits back is
-//! [`edit`]'s job.
+//! `edit`'s job.
 //!
-//! The parts: [`settings`] (the sections, their defaults and the checks no type can
-//! express), [`layers`] (each layer checked alone, key by key), [`edit`] (commands'
+//! The parts: `settings` (the sections, their defaults and the checks no type can
+//! express), `layers` (each layer checked alone, key by key), `edit` (commands'
 //! changes saved back to the file).
 
 pub(crate) mod edit;

@@ -19,7 +19,7 @@ use crate::transport::{IdentityError, TlsSetupError};
 /// Why a peer whose settings say `[server] p2p2 = true` cannot serve P2P/2.
 #[derive(Debug, thiserror::Error)]
 pub enum CannotServeP2p2 {
-    #[error("cannot serve P2P/2 (`[server] p2p2 = false` serves in the clear only)")]
+    #[error("cannot serve P2P/2")]
     Identity(#[source] IdentityError),
     #[error("cannot serve P2P/2")]
     Tls(#[source] TlsSetupError),
@@ -52,32 +52,36 @@ const PEX_EVERY: Duration = Duration::from_secs(60);
 const PING_EVERY: Duration = Duration::from_secs(300);
 
 impl Node {
-    /// What a serving node runs beside its server, until the process ends: re-scanning
-    /// its shares, naming the peers it reached (`peers` answers), pinging them, and
-    /// announcing itself on the DHT and mDNS when those are on.
-    ///
-    /// Fails, before anything starts, when `[server] p2p2` is on and this peer has no
-    /// usable identity (a damaged identity file, a state folder it cannot write): serving
-    /// in the clear instead would drop the encryption and the identity every client
-    /// that knows this peer relies on.
-    pub fn start_serving(
+    /// Turns P2P/2 on for `server` with this peer's identity (made now on a first
+    /// start), unless `[server] p2p2 = false`. Called before anything is indexed or
+    /// announced, so that a peer without a usable identity (a damaged identity file, a
+    /// state folder it cannot write) says so at once and serves nothing: serving in the
+    /// clear instead would drop the identity every client that knows this peer checks.
+    pub fn serve_p2p2(
         &mut self,
         server: &mut crate::server::Server,
     ) -> Result<(), CannotServeP2p2> {
-        // P2P/2 beside P2P/1 and the seed protocol, with this peer's identity.
-        if self.settings.server.p2p2 {
-            let allow_ids: Vec<crate::content::PeerId> = self
-                .settings
-                .server
-                .allow_ids
-                .iter()
-                .filter_map(|id| crate::content::PeerId::parse(id).ok()) // checked at load
-                .collect();
-            let identity = self.identity().map_err(CannotServeP2p2::Identity)?;
-            let config = crate::transport::server_config(&identity, &allow_ids)
-                .map_err(CannotServeP2p2::Tls)?;
-            server.speak_p2p2(config);
+        if !self.settings.server.p2p2 {
+            return Ok(());
         }
+        let allow_ids: Vec<crate::content::PeerId> = self
+            .settings
+            .server
+            .allow_ids
+            .iter()
+            .filter_map(|id| crate::content::PeerId::parse(id).ok()) // checked at load
+            .collect();
+        let identity = self.identity().map_err(CannotServeP2p2::Identity)?;
+        let config =
+            crate::transport::server_config(&identity, &allow_ids).map_err(CannotServeP2p2::Tls)?;
+        server.speak_p2p2(config);
+        Ok(())
+    }
+
+    /// What a serving node runs beside its server, until the process ends: re-scanning
+    /// its shares, naming the peers it reached (`peers` answers), pinging them, and
+    /// announcing itself on the DHT and mDNS when those are on.
+    pub fn start_serving(&mut self, server: &mut crate::server::Server) {
         server.tell_peers(Arc::new(self.pex_source()));
         // `set max_upload_rate` reaches the running server through its bucket.
         self.upload_limit = Some(server.upload_bucket());
@@ -92,7 +96,6 @@ impl Node {
         }
         runtime::spawn_detached(rescan_periodically(self.shares_handle()));
         runtime::spawn_detached(self.pinger());
-        Ok(())
     }
 
     /// Every peer to ask: the static list first, then the peer book's (discovered now or

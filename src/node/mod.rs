@@ -145,7 +145,7 @@ impl Node {
             }
         }
         // A peer that listens on one loopback address also connects from it (to
-        // loopback peers; to other hosts the route picks: client/connection.rs).
+        // loopback peers; to other hosts the route picks: client/connect.rs).
         if let Ok(listen) = settings.node.listen.parse::<std::net::SocketAddr>() {
             crate::client::bind_outgoing_to(listen.ip());
         }

@@ -128,12 +128,15 @@ pub(crate) struct ServeContext {
 
 impl ServeContext {
     /// Counts a refused connection in `counter` and says why in the log: one line each,
-    /// or one a second with how many more there were (DESIGN §4).
+    /// or one a second with how many more refusals, for any reason, came since the last.
     pub(crate) fn refused(&self, peer: SocketAddr, counter: &AtomicU64, why: &str) {
         counter.fetch_add(1, Ordering::Relaxed);
         if let Some(more) = self.refusals.allow() {
             if more > 0 {
-                tracing::info!(%peer, "refused: {why} (and {more} more since the last line)");
+                tracing::info!(
+                    %peer,
+                    "refused: {why} (and {more} more refused connections since the last line)"
+                );
             } else {
                 tracing::info!(%peer, "refused: {why}");
             }

@@ -35,25 +35,59 @@ pub enum KnownPeersError {
 pub struct KnownPeers {
     path: PathBuf,
     ids: BTreeMap<PeerAddr, PeerId>,
+    /// The file as it was when `ids` was read from it (`Some(None)`: there was none);
+    /// `None`: unknown, read again before trusting `ids`. Every change replaces the
+    /// file through a rename, so a new inode says another writer (a `peers forget` in
+    /// another process) changed it.
+    seen: Option<Option<FileStamp>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    inode: u64,
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+}
+
+fn stamp(path: &Path) -> Result<Option<FileStamp>, KnownPeersError> {
+    use std::os::unix::fs::MetadataExt;
+    match std::fs::metadata(path) {
+        Ok(meta) => Ok(Some(FileStamp {
+            inode: meta.ino(),
+            len: meta.len(),
+            modified: meta.modified().ok(),
+        })),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(KnownPeersError::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
 }
 
 impl KnownPeers {
     /// The known peers of the peer whose state folder is `state_dir` (none yet if the
     /// file does not exist).
     pub fn load(state_dir: &Path) -> Result<KnownPeers, KnownPeersError> {
-        let path = state_dir.join(FILE);
-        let ids = read(&path)?;
-        Ok(KnownPeers { path, ids })
+        let mut known = KnownPeers {
+            path: state_dir.join(FILE),
+            ids: BTreeMap::new(),
+            seen: None,
+        };
+        known.reload()?;
+        Ok(known)
     }
 
     pub fn get(&self, addr: &PeerAddr) -> Option<PeerId> {
         self.ids.get(addr).copied()
     }
 
-    /// The ID at `addr` as the file says now (another process may have kept or
-    /// forgotten one since this copy was read).
-    pub fn get_fresh(&mut self, addr: &PeerAddr) -> Result<Option<PeerId>, KnownPeersError> {
-        self.reload()?;
+    /// The ID at `addr` as the file says now: read again only when it changed since
+    /// this copy was read (a `peers forget`, here or in another process), else a `stat`.
+    pub fn get_current(&mut self, addr: &PeerAddr) -> Result<Option<PeerId>, KnownPeersError> {
+        if self.seen != Some(stamp(&self.path)?) {
+            self.reload()?;
+        }
         Ok(self.get(addr))
     }
 
@@ -80,11 +114,15 @@ impl KnownPeers {
     }
 
     fn reload(&mut self) -> Result<(), KnownPeersError> {
+        // Stamped before reading: a change between the two makes the next look read
+        // again, never trust an old copy.
+        let before = stamp(&self.path)?;
         self.ids = read(&self.path)?;
+        self.seen = Some(before);
         Ok(())
     }
 
-    fn save(&self) -> Result<(), KnownPeersError> {
+    fn save(&mut self) -> Result<(), KnownPeersError> {
         let path = &self.path;
         let mut text = String::from(HEADER);
         for (addr, id) in &self.ids {
@@ -97,7 +135,11 @@ impl KnownPeers {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
-        crate::atomic_file::write(path, text.as_bytes(), true).map_err(io)
+        crate::atomic_file::write(path, text.as_bytes(), true).map_err(io)?;
+        // What is on disk is ours now, but another writer may follow at once: the next
+        // look reads it again rather than stamp someone else's file with our copy.
+        self.seen = None;
+        Ok(())
     }
 }
 

@@ -266,8 +266,12 @@ enum FolderRefused {
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot resolve {}", .0.display())]
-    Unresolved(PathBuf),
+    #[error("cannot resolve {}", .dir.display())]
+    Unresolved {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("refused {}: it leads out of {}", .dir.display(), .root.display())]
     LeadsOut { dir: PathBuf, root: PathBuf },
 }
@@ -279,9 +283,12 @@ fn make_dir_inside(root: &Path, dir: &Path) -> Result<(), FolderRefused> {
         dir: dir.to_path_buf(),
         source,
     })?;
-    let (Ok(root), Ok(real)) = (root.canonicalize(), dir.canonicalize()) else {
-        return Err(FolderRefused::Unresolved(dir.to_path_buf()));
+    let unresolved = |at: &Path| {
+        let at = at.to_path_buf();
+        move |source| FolderRefused::Unresolved { dir: at, source }
     };
+    let root = root.canonicalize().map_err(unresolved(root))?;
+    let real = dir.canonicalize().map_err(unresolved(dir))?;
     if real.starts_with(&root) {
         Ok(())
     } else {
