@@ -308,6 +308,7 @@ fn a_known_peer_that_refuses_our_address_is_not_taken_for_a_downgrade() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let (peer, _) = serving(root, "choosy", "127.0.0.9", "c.bin", 10_000, "");
+    let id = id_of(root, &peer.conf);
     let addr = peer.addr.clone();
     let client = tagged_client(root, "c", &[&addr], None, "");
     let run = p2p(root, &client, &["get", "c.bin"]);
@@ -326,6 +327,14 @@ fn a_known_peer_that_refuses_our_address_is_not_taken_for_a_downgrade() {
     assert_eq!(errors.len(), 1, "{}", run.stderr);
     assert!(errors[0].contains("without a word"), "{}", errors[0]);
     assert!(!errors[0].contains("peers forget"), "{}", errors[0]);
+    // Pinned, the same close is not taken for an answer in the clear either.
+    let pinned = format!("{addr}#{id}");
+    let run = p2p(root, &client, &["get", "c.bin", "--from", &pinned]);
+    assert_eq!(run.code, 1, "{}\n{}", run.stdout, run.stderr);
+    let errors = error_lines(&run.stderr);
+    assert_eq!(errors.len(), 1, "{}", run.stderr);
+    assert!(errors[0].contains("without a word"), "{}", errors[0]);
+    assert!(!errors[0].contains("without encryption"), "{}", errors[0]);
     drop(peer);
 }
 

@@ -205,8 +205,12 @@ pub async fn connect(peer: &PeerAddr, io_timeout: Duration) -> Result<Link, Clie
     }
     let mut stream = open_stream(peer).await?;
     let answer = match exchange_preamble(&mut stream, peer, &PREAMBLE_V2).await {
-        // Silence to the P2P/2 preamble: a P2P/1 peer that waits for its own.
-        Err(ClientError::TimedOut { .. }) => Answer::Nothing,
+        // Silence to the P2P/2 preamble: a P2P/1 peer that waits for its own (for a
+        // peer that may only be spoken to in P2P/2, the silence is the answer).
+        Err(e @ ClientError::TimedOut { .. }) => match dialer.check_plain_allowed(peer) {
+            Ok(()) => Answer::Nothing,
+            Err(_) => return Err(e),
+        },
         other => other?,
     };
     match answer {
@@ -224,7 +228,11 @@ pub async fn connect(peer: &PeerAddr, io_timeout: Duration) -> Result<Link, Clie
         // the peer is remembered as plain only when it did answer so (a P2P/2 peer that
         // was full a moment ago must not be spoken to in the clear for the next while).
         Answer::Nothing => {
-            dialer.check_plain_allowed(peer)?;
+            // Pinned, or encryption required: nothing in the clear was said, so the
+            // close is what to report (its allow-list, or full), not a refusal of ours.
+            if dialer.check_plain_allowed(peer).is_err() {
+                return Err(ClientError::Refused { peer: peer.clone() });
+            }
             let link = connect_plain(peer, io_timeout).await?;
             dialer.check_not_known(peer)?;
             if matches!(link, Link::P2p(_)) {

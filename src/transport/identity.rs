@@ -107,7 +107,13 @@ fn parse(path: &Path, text: &str) -> Result<Identity, IdentityError> {
     let cert_der = find(CERT_TAG).ok_or_else(|| damaged("no certificate"))?;
     let key = rcgen::KeyPair::try_from(key_der.as_slice())
         .map_err(|_| damaged("the private key does not parse"))?;
-    // Self-consistent: the certificate carries this key's public half.
+    // Whole and self-consistent: a certificate that parses and is signed by the key it
+    // carries, and that key is this one's public half.
+    if !super::tls::self_signed_and_whole(&cert_der) {
+        return Err(damaged(
+            "the certificate does not parse or its signature does not check",
+        ));
+    }
     let public = key.public_key_raw();
     if !cert_der.windows(public.len()).any(|w| w == public) {
         return Err(damaged("the certificate is not this key's"));
@@ -140,5 +146,29 @@ mod tests {
             Identity::load_or_create(dir.path()),
             Err(IdentityError::Damaged { .. })
         ));
+    }
+
+    /// One byte changed anywhere in the certificate is damage, not another identity:
+    /// in its body, its signature, or its outer structure.
+    #[test]
+    fn a_certificate_changed_by_one_byte_is_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = Identity::load_or_create(dir.path()).unwrap();
+        let key = pem::Pem::new(KEY_TAG, good.key_der.clone());
+        let len = good.cert_der.len();
+        for at in [4, len / 3, len / 2, len - 40, len - 1] {
+            let mut cert = good.cert_der.clone();
+            cert[at] ^= 0x01;
+            let text = pem::encode_many(&[key.clone(), pem::Pem::new(CERT_TAG, cert)]);
+            assert!(
+                matches!(
+                    parse(Path::new("identity.pem"), &text),
+                    Err(IdentityError::Damaged { .. })
+                ),
+                "a change at byte {at} of {len} was taken"
+            );
+        }
+        let text = pem::encode_many(&[key, pem::Pem::new(CERT_TAG, good.cert_der.clone())]);
+        assert_eq!(parse(Path::new("identity.pem"), &text).unwrap().id, good.id);
     }
 }

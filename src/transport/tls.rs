@@ -154,14 +154,32 @@ impl ClientCertVerifier for AnyPeer {
     }
 }
 
+/// A peer's certificate must parse as webpki reads an end-entity certificate; one that
+/// does not fails here, with `BadEncoding`, rather than later at the signature check.
 fn webpki_parses(cert: &CertificateDer<'_>) -> Result<(), rustls::Error> {
-    // A certificate whose structure is broken fails here rather than later.
-    if cert.as_ref().len() < 16 || cert.as_ref()[0] != 0x30 {
-        return Err(rustls::Error::InvalidCertificate(
-            rustls::CertificateError::BadEncoding,
-        ));
+    rustls::server::ParsedCertificate::try_from(cert).map(|_| ())
+}
+
+/// Whether `cert` is a whole, well-formed certificate signed by its own key, as this
+/// peer's own certificate must be: webpki parses it strictly and checks its signature
+/// with the certificate itself as the only trust anchor (a client-certificate check:
+/// no name to match). A byte changed anywhere in it fails here, where otherwise it
+/// would only change the ID.
+pub(super) fn self_signed_and_whole(cert: &[u8]) -> bool {
+    let cert = CertificateDer::from(cert);
+    let mut roots = rustls::RootCertStore::empty();
+    if roots.add(cert.clone()).is_err() {
+        return false;
     }
-    Ok(())
+    let Ok(verifier) =
+        rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+            .build()
+    else {
+        return false;
+    };
+    verifier
+        .verify_client_cert(&cert, &[], UnixTime::now())
+        .is_ok()
 }
 
 /// The server side of P2P/2 for this identity: TLS 1.3 only, a client certificate
