@@ -7,6 +7,7 @@ Serves one file (ping, search, info, read) like a real peer, except for what --m
   corrupt-reads  flip a byte in every read whose offset is a multiple of 3 MiB
   corrupt-chunk N  flip a byte in chunk N only (a liar that a spot check may miss)
   false-chunks   claim a chunk list where every third hash is wrong (bytes are honest)
+  all-false-chunks  claim a chunk list where every hash is wrong (bytes are honest)
   wrong-bytes    send the right length of garbage for every read (chunk list honest)
   stall-after N  answer N reads, then go silent (connection kept open)
   close-after N  answer N reads, then close the connection
@@ -89,6 +90,8 @@ def serve(conn, args, meta):
                 chunks = list(meta["chunks"])
                 if args.mode == "false-chunks":
                     chunks = [("0" * 64 if i % 3 == 1 else h) for i, h in enumerate(chunks)]
+                elif args.mode == "all-false-chunks":
+                    chunks = ["0" * 64 for _ in chunks]
                 answer(conn, {"name": meta["name"], "size": meta["size"], "chunk_size": CHUNK, "chunks": chunks})
             elif op == "read":
                 if req.get("sha256") != meta["sha256"]:
@@ -131,7 +134,8 @@ def main():
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--mode", default="honest",
-                        choices=["honest", "corrupt-reads", "corrupt-chunk", "false-chunks", "wrong-bytes",
+                        choices=["honest", "corrupt-reads", "corrupt-chunk", "false-chunks",
+                                 "all-false-chunks", "wrong-bytes",
                                  "stall-after", "close-after"])
     parser.add_argument("--n", type=int, default=0)
     parser.add_argument("--name")

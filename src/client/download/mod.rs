@@ -218,7 +218,12 @@ pub async fn download(
                 &part,
                 share,
                 plan.stall_timeout,
-                disputed,
+                match disputed {
+                    false => swarm::Claims::Agreed,
+                    true => swarm::Claims::Disputed {
+                        more: other_claims.len() > 0,
+                    },
+                },
                 progress,
             )
             .await
@@ -295,11 +300,19 @@ pub async fn download(
                     peers: peer_list(used.iter().map(|(p, _)| p)),
                 })
             }
-            None => Err(DownloadError::SourcesFailed {
-                done: outcome.verified,
-                size: layout.size(),
-                reasons,
-            }),
+            None => {
+                // A `.part` kept empty for a claim that then could not be tried goes
+                // too: nothing verified, nothing left behind.
+                if outcome.verified == 0 && layout.size() > 0 {
+                    resume::remove(&resume::sidecar_path(&part.path));
+                    part.discard();
+                }
+                Err(DownloadError::SourcesFailed {
+                    done: outcome.verified,
+                    size: layout.size(),
+                    reasons,
+                })
+            }
         }
     } else {
         let legacy: Vec<&Source> = plan

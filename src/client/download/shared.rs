@@ -45,6 +45,9 @@ pub(super) struct Shared {
     /// Every chunk is checked as it lands: the chunk list was disputed (some peer's list
     /// disagreed), so the one that won may be a liar's, and only its own chunks can tell.
     pub(super) check_every: bool,
+    /// A `.part` with nothing verified in it is kept when this run ends: the next claim
+    /// is to be tried in it (see `swarm::Claims`).
+    pub(super) keep_empty_part: bool,
 }
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -204,8 +207,12 @@ impl Drop for CheckpointOnDrop {
             return;
         }
         if verified == 0 && self.0.layout.size() > 0 {
-            resume::remove(&self.0.sidecar);
-            let _ = std::fs::remove_file(&self.0.part_path);
+            // Nothing worth keeping, unless the caller writes the next claim into it:
+            // removing it then would leave that run writing to a file with no name.
+            if !self.0.keep_empty_part {
+                resume::remove(&self.0.sidecar);
+                let _ = std::fs::remove_file(&self.0.part_path);
+            }
             return;
         }
         self.0.checkpoint(true);

@@ -77,6 +77,17 @@ pub enum SwarmError {
     Landing(LandingError),
 }
 
+/// How the chunk list a run downloads against was agreed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claims {
+    /// Every peer that answered `info` agreed.
+    Agreed,
+    /// Some peer claimed another list: every chunk is checked on arrival. `more`: another
+    /// claim is left to try after this run, in the same `.part`, so the run keeps it even
+    /// when nothing in it was verified.
+    Disputed { more: bool },
+}
+
 /// Runs the chunked download into `part` (an open, locked `.part`).
 #[allow(clippy::too_many_arguments)]
 pub async fn run(
@@ -88,7 +99,7 @@ pub async fn run(
     part: &crate::client::landing::PartFile,
     share: Option<ShareAsItArrives>,
     stall_timeout: Duration,
-    disputed: bool,
+    claims: Claims,
     progress: &(dyn Fn(Progress) + Sync),
 ) -> Result<SwarmOutcome, SwarmError> {
     let disk = |source| {
@@ -188,7 +199,8 @@ pub async fn run(
         partial,
         stall_timeout,
         spot_checks: Default::default(),
-        check_every: disputed,
+        check_every: claims != Claims::Agreed,
+        keep_empty_part: claims == Claims::Disputed { more: true },
     });
     let guard = CheckpointOnDrop(shared.clone());
 
