@@ -69,6 +69,14 @@ pub fn forget(addr: &PeerAddr) -> Result<Option<PeerId>, KnownPeersError> {
     }
 }
 
+/// `known_peers` could not be read or written while judging `peer`.
+fn known_peers_error(peer: &PeerAddr) -> impl FnOnce(KnownPeersError) -> ClientError + '_ {
+    move |source| ClientError::KnownPeers {
+        peer: peer.clone(),
+        source,
+    }
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -161,10 +169,7 @@ impl Dialer {
     pub(crate) fn check_not_known(&self, peer: &PeerAddr) -> Result<(), ClientError> {
         let known = lock(&self.ready(peer)?.known)
             .get_current(peer)
-            .map_err(|source| ClientError::KnownPeers {
-                peer: peer.clone(),
-                source,
-            })?;
+            .map_err(known_peers_error(peer))?;
         match known {
             Some(known) => Err(ClientError::Downgraded {
                 peer: peer.clone(),
@@ -190,23 +195,13 @@ impl Dialer {
         let mut known = lock(&self.ready(peer)?.known);
         // As the file says now: after a `peers forget` (here or in another process) the
         // ID presented must be kept again, not waved through by an old copy.
-        let current = known
-            .get_current(peer)
-            .map_err(|source| ClientError::KnownPeers {
-                peer: peer.clone(),
-                source,
-            })?;
+        let current = known.get_current(peer).map_err(known_peers_error(peer))?;
         if current == Some(got) {
             return Ok(());
         }
         // New here, or not the one remembered: the file decides (another process may
         // have kept or forgotten an ID since we read it).
-        let first = known
-            .remember(peer, got)
-            .map_err(|source| ClientError::KnownPeers {
-                peer: peer.clone(),
-                source,
-            })?;
+        let first = known.remember(peer, got).map_err(known_peers_error(peer))?;
         if first != got {
             return Err(ClientError::IdChanged {
                 peer: peer.clone(),

@@ -31,11 +31,7 @@ pub fn remove_from_list(
 /// Sets `section.key` to the boolean `value`, keeping the comment and layout around it
 /// (a new key goes at the end of its table; a missing table at the end of the file).
 pub fn set_bool(file: &Path, section: &str, key: &str, value: bool) -> Result<()> {
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let mut doc: DocumentMut = text
-        .parse()
-        .with_context(|| format!("cannot parse {}", file.display()))?;
+    let mut doc = read_document(file)?;
     let table = section_mut(&mut doc, file, section)?;
     match table.get_mut(key).and_then(Item::as_value_mut) {
         Some(old) => {
@@ -67,12 +63,16 @@ fn section_mut<'d>(doc: &'d mut DocumentMut, file: &Path, section: &str) -> Resu
         .with_context(|| format!("{}: [{section}] is not a table", file.display()))
 }
 
-fn edit_list(file: &Path, section: &str, key: &str, edit: impl FnOnce(&mut Array)) -> Result<()> {
+/// The config file as `toml_edit` keeps it: comments and layout included.
+fn read_document(file: &Path) -> Result<DocumentMut> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let mut doc: DocumentMut = text
-        .parse()
-        .with_context(|| format!("cannot parse {}", file.display()))?;
+    text.parse()
+        .with_context(|| format!("cannot parse {}", file.display()))
+}
+
+fn edit_list(file: &Path, section: &str, key: &str, edit: impl FnOnce(&mut Array)) -> Result<()> {
+    let mut doc = read_document(file)?;
     let table = section_mut(&mut doc, file, section)?;
     let item = table
         .entry(key)
